@@ -1,0 +1,216 @@
+"""The ``costcalc`` command line: thin click commands that wire options to the engine and renderers.
+
+Errors from the user's input are one line on stderr and an exit status (1: analysis error in a spec
+or expression, 2: usage error in options), never a traceback; ``--debug`` (or ``COSTCALC_DEBUG=1``)
+shows the traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from costcalc.errors import CostcalcError, UsageError
+
+FORMATS_LAYER = ("table", "json", "latex")
+
+
+class CostcalcGroup(click.Group):
+    """Turns :class:`CostcalcError` into a one-line message and exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CostcalcError as e:
+            if _debug(ctx):
+                raise
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except RecursionError:
+            if _debug(ctx):
+                raise
+            click.echo("Error: input nested too deeply", err=True)
+            ctx.exit(1)
+        except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks for users
+            if _debug(ctx):
+                raise
+            click.echo(f"Error: internal error: {type(e).__name__}: {e} (run with --debug and report it)",
+                       err=True)
+            ctx.exit(3)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.params or {}).get("debug")) or os.environ.get("COSTCALC_DEBUG", "") not in ("", "0")
+
+
+@click.group(cls=CostcalcGroup, context_settings={"help_option_names": ["--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks (for bug reports).")
+@click.version_option(package_name="costcalc")
+def main(debug: bool) -> None:
+    """Analytic multiply-add, FLOP and parameter counts for convolutional networks: exact numbers,
+    closed-form formulas, and the ratios that explain why a design is fast."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Option values: a dimension is a positive integer or the name of a symbol.
+
+
+class DimValue(click.ParamType):
+    name = "INT|SYMBOL"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        opt = param.opts[0] if param is not None and param.opts else "value"
+        if text.lstrip("+-").isdigit():
+            n = int(text)
+            if n < self.minimum:
+                kind = "a positive integer" if self.minimum else "a non-negative integer"
+                raise UsageError(f"option {opt}: {text!r} is not {kind}")
+            if n.bit_length() > 62:
+                raise UsageError(f"option {opt}: {text!r} is too large")
+            return n
+        from costcalc.engine import is_symbol_name
+
+        if is_symbol_name(text) and len(text) <= 32:
+            return text
+        raise UsageError(f"option {opt}: {text!r} is not {'a positive' if self.minimum else 'a non-negative'} "
+                         "integer or a symbol name")
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"option --param: {item!r} is not NAME=VALUE")
+        k, v = (s.strip() for s in item.split("=", 1))
+        low = v.lower()
+        if low in ("true", "yes", "on"):
+            out[k] = True
+        elif low in ("false", "no", "off"):
+            out[k] = False
+        elif v.isdigit():
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
+
+
+@main.command()
+@click.option("--type", "-t", "type_name", required=True, metavar="TYPE",
+              help="Layer or block type (see `costcalc types`).")
+@click.option("-H", "H", type=DimValue(), help="Input height (number or symbol).")
+@click.option("-W", "W", type=DimValue(), help="Input width (default: H).")
+@click.option("-N", "N", type=DimValue(), help="Input channels.")
+@click.option("-M", "M", type=DimValue(), help="Output channels.")
+@click.option("-K", "K", type=DimValue(), help="Kernel size (default 3).")
+@click.option("-G", "G", type=DimValue(), help="Groups / cardinality.")
+@click.option("-T", "T", type=DimValue(), help="Expansion factor (inverted_residual).")
+@click.option("-B", "B", type=DimValue(), help="Bottleneck width (bottleneck, resnext, shufflenet_unit).")
+@click.option("--stride", "-S", "S", type=DimValue(), help="Stride (default 1).")
+@click.option("--padding", "-P", "P", type=DimValue(minimum=0), help="Padding (default: 'same').")
+@click.option("--dilation", "-D", "D", type=DimValue(), help="Dilation (default 1).")
+@click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Any other field of the type, e.g. stride_on=3x3, group_first=false, act=relu.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS_LAYER), default="table", show_default=True)
+@click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Bytes per element for 'bytes moved'.")
+def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, bias: bool | None,
+          **dims: Any) -> None:
+    """Cost of one layer or block: formulas, values, output shape, ratio to a standard conv.
+
+    \b
+    costcalc layer --type depthwise -H 56 -N 64
+    costcalc layer --type conv -H 56 -N 64 -M 128 -K 3 -G 4 --stride 2
+    costcalc layer --type separable          # no numbers: the formulas themselves
+    """
+    from costcalc.engine import analyze_layer
+    from costcalc.layers.base import DimError
+
+    given: dict[str, Any] = {k: v for k, v in dims.items() if v is not None}
+    if bias is not None:
+        given["bias"] = bias
+    given.update(_parse_params(params))
+    try:
+        report = analyze_layer(type_name, given)
+    except DimError as e:
+        flag = _FLAG.get(e.field.split(".")[0], e.field)
+        raise UsageError(f"{type_name}: {flag} {e.value}: {e.reason}") from None
+    except CostcalcError as e:
+        raise UsageError(str(e)) from None
+    if fmt == "json":
+        from costcalc.render.layer import layer_json
+
+        click.echo(json.dumps(layer_json(report, dtype_bytes), indent=2))
+    elif fmt == "latex":
+        from costcalc.render.layer import layer_latex
+
+        click.echo(layer_latex(report))
+    else:
+        from costcalc.render.layer import layer_table
+
+        layer_table(report, _console(), dtype_bytes)
+
+
+_FLAG = {"S": "--stride", "P": "--padding", "D": "--dilation", "bias": "--bias"}
+_FLAG.update({k: f"-{k}" for k in "HWNMKGTB"})
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 120)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def types(name: str | None, fmt: str) -> None:
+    """Every layer and block type: its dimensions and its formulas (or one type in detail)."""
+    from costcalc.engine import type_formulas
+    from costcalc.layers import all_types, get_type
+    from costcalc.num import pretty, to_json
+
+    chosen = [get_type(name)] if name else list(all_types().values())
+    if fmt == "json":
+        doc = []
+        for lt in chosen:
+            f, _ = type_formulas(lt)
+            doc.append({"type": lt.name, "summary": lt.summary, "fields": list(lt.params),
+                        "required": list(lt.required), "macs": to_json(f.macs), "params": to_json(f.params)})
+        click.echo(json.dumps(doc, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title="costcalc layer types (formulas at stride 1, W×H input, N channels)")
+    for col in ("type", "fields", "MACs", "params", "what it is"):
+        t.add_column(col)
+    for lt in chosen:
+        f, _ = type_formulas(lt)
+        fields_ = ", ".join(lt.params)
+        t.add_row(lt.name, fields_, pretty(f.macs), pretty(f.params), lt.summary)
+    console = _console()
+    console.print(t)
+    if name:
+        lt = chosen[0]
+        console.print(lt.doc)
+        for p in lt.params:
+            info = lt.field_info(p)
+            console.print(f"  [bold]{p}[/]: {info.get('doc', '')}"
+                          + (f" (default {lt.default(p)})" if lt.default(p) is not None else ""))
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m costcalc`
+    main()

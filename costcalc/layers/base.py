@@ -1,0 +1,277 @@
+"""Layer descriptors, the block builder, and the type registry.
+
+A *leaf* layer (conv, batchnorm, add, ...) knows its output shape and its :class:`~costcalc.cost.Cost`.
+A *block* (separable, bottleneck, ...) knows how it expands into named children; its cost is the
+sum of theirs. Both are small frozen dataclasses whose fields are the layer's dimensions, named by
+the symbols of DESIGN.md §2 (``M`` output channels, ``K`` kernel, ``S`` stride, ``G`` groups, ...).
+
+Every type is registered by name with :func:`register`; variants are registrations of one class
+with some fields fixed (``pointwise`` is ``conv`` with ``K=1``), never copies of code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple
+
+from costcalc.cost import Cost, Shape
+from costcalc.errors import CostcalcError
+from costcalc.num import Num, is_int, is_symbolic
+
+
+class DimError(CostcalcError):
+    """A dimension value that the layer cannot accept. The boundary (CLI option, spec line) adds
+    where it came from; ``field`` and ``value`` say what."""
+
+    def __init__(self, field_name: str, value: Any, reason: str) -> None:
+        self.field = field_name
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{field_name}={_show(value)}: {reason}")
+
+
+def _show(v: Any) -> str:
+    return str(v)
+
+
+# ----------------------------------------------------------------------------------------------
+# Field helpers: every field carries its documentation and whether it is a symbolic dimension.
+
+
+def dim(default: Any = MISSING, doc: str = "", *, minimum: int = 1, symbol: bool = True,
+        unit_default: bool = False) -> Any:
+    """A dimension field (a positive int or a sympy expression). ``symbol=True`` marks the
+    dimensions that appear as symbols in formulas (M, K, G, T, B); structural ones (stride,
+    padding, dilation) stay at their given value in formulas. ``unit_default=True`` (the ``M`` of
+    residual units) means that when not given, the default (``None``: as many channels as the
+    input) is used in formulas too, so a unit's formula is the repeated unit's, N in = N out."""
+    meta = {"doc": doc, "kind": "dim", "minimum": minimum, "symbol": symbol, "unit_default": unit_default}
+    return field(default=default, metadata=meta)
+
+
+def opt(default: Any, doc: str = "", *, choices: tuple[Any, ...] | None = None, kind: str = "bool") -> Any:
+    """A non-numeric option (bias on/off, activation name, where the stride sits)."""
+    return field(default=default, metadata={"doc": doc, "kind": kind, "choices": choices})
+
+
+class Layer:
+    """Base of all layer and block descriptors (frozen dataclasses)."""
+
+    #: number of input tensors (2 for add/concat)
+    arity: ClassVar[int] = 1
+    #: set by :func:`register` on the class for its first registered name
+    type_name: ClassVar[str] = "?"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("kind") != "dim":
+                continue
+            v = getattr(self, f.name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)):
+                raise DimError(f.name, v, "must be a positive integer" if f.metadata["minimum"] else
+                               "must be a non-negative integer")
+            if is_int(v) and v < f.metadata["minimum"]:
+                raise DimError(f.name, v, "must be a positive integer" if f.metadata["minimum"] else
+                               "must be a non-negative integer")
+
+    def check(self, *inputs: Shape) -> None:
+        """Raise :class:`DimError` if this layer cannot take these inputs."""
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        raise NotImplementedError
+
+    def standalone_inputs(self, x: Shape, extra_channels: Num) -> tuple[Shape, ...]:
+        """Inputs for evaluating this layer on its own (``costcalc layer``): one tensor of shape
+        ``x``; multi-input layers override this."""
+        return (x,)
+
+    @property
+    def category(self) -> str:
+        """Label for the by-type breakdown (MobileNet Table 2 style)."""
+        return self.type_name
+
+
+class Leaf(Layer):
+    def cost(self, *inputs: Shape) -> Cost:
+        raise NotImplementedError
+
+
+class Node(NamedTuple):
+    name: str
+    layer: Layer
+    inputs: tuple[Shape, ...]
+    out: Shape
+
+
+class Builder:
+    """Collects a block's children in order while propagating shapes.
+
+    ``y = b("conv1", Conv(M=64, K=1), x)`` checks the child, records it, and returns its output
+    shape, so a block's ``expand`` reads like the paper's figure.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+
+    def __call__(self, name: str, layer: Layer, *inputs: Shape) -> Shape:
+        try:
+            layer.check(*inputs)
+            out = layer.out_shape(*inputs)
+        except DimError as e:
+            raise DimError(f"{name}.{e.field}", e.value, e.reason) from None
+        self.nodes.append(Node(name, layer, inputs, out))
+        return out
+
+
+class Block(Layer):
+    """A layer made of named children. Subclasses implement :meth:`build`."""
+
+    def build(self, b: Builder, x: Shape) -> None:
+        raise NotImplementedError
+
+    def expand(self, x: Shape) -> tuple[Node, ...]:
+        return _expand(self, x)
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return self.expand(inputs[0])[-1].out
+
+
+@functools.lru_cache(maxsize=8192)
+def _expand(block: Block, x: Shape) -> tuple[Node, ...]:
+    b = Builder()
+    block.build(b, x)
+    return tuple(b.nodes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The registry.
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """A registered layer or block type: a class plus fixed field values."""
+
+    name: str
+    cls: type
+    summary: str
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
+    #: fields a spec must give (the CLI gives every dimension, as a number or a symbol)
+    required: tuple[str, ...] = ()
+    #: accepts ``bn``/``act`` options that append BatchNorm and an activation
+    post_ops: bool = False
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """Field names a user may set for this type."""
+        names = [f.name for f in fields(self.cls) if f.name not in self.fixed and f.name not in self.hidden]
+        if self.post_ops:
+            names += ["bn", "act"]
+        return tuple(names)
+
+    def field_info(self, name: str) -> Mapping[str, Any]:
+        if name == "bn":
+            return {"doc": "follow with BatchNorm", "kind": "bool"}
+        if name == "act":
+            return {"doc": "follow with an activation (relu, relu6, hardswish)", "kind": "str"}
+        for f in fields(self.cls):
+            if f.name == name:
+                return f.metadata
+        raise KeyError(name)
+
+    def default(self, name: str) -> Any:
+        for f in fields(self.cls):
+            if f.name == name:
+                return None if f.default is MISSING else f.default
+        return None
+
+    def is_symbol(self, name: str) -> bool:
+        """Whether ``name`` appears as a symbol in this type's formulas: dimensions marked as
+        symbols (M, K, T, B, ...) and the fields this type requires (G of ``grouped``)."""
+        if name not in self.params:
+            return False
+        return name in self.required or bool(self.field_info(name).get("symbol"))
+
+    @property
+    def doc(self) -> str:
+        return (self.cls.__doc__ or "").strip()
+
+    def make(self, **values: Any) -> Layer:
+        """Build the layer. Unknown names raise :class:`DimError` with the closest valid names."""
+        allowed = self.params
+        for k in values:
+            if k not in allowed:
+                raise DimError(k, values[k], f"not a field of {self.name}{suggest(k, allowed)}; "
+                               f"fields: {', '.join(allowed) or 'none'}")
+        for k in self.required:
+            if values.get(k) is None:
+                raise DimError(k, "missing", f"{self.name} needs {k} ({self.field_info(k).get('doc', '')})")
+        bn = values.pop("bn", False)
+        act = values.pop("act", None)
+        layer = self.cls(**{**self.fixed, **values})
+        if bn or act:
+            from costcalc.layers.primitives import Activation, BatchNorm, Sequential
+
+            steps: list[tuple[str, Layer]] = [(layer.type_name, layer)]
+            if bn:
+                steps.append(("bn", BatchNorm()))
+            if act:
+                steps.append((str(act), Activation.named(str(act))))
+            return Sequential(tuple(steps), name=self.name)
+        return layer
+
+
+REGISTRY: dict[str, LayerType] = {}
+
+
+def register(name: str, summary: str, **fixed: Any) -> Callable[[type], type]:
+    """Class decorator: register ``cls`` under ``name`` with ``fixed`` field values.
+
+    Special keys: ``hidden`` (fields not settable for this type), ``required`` (fields a spec
+    must give), ``post_ops`` (accepts ``bn`` and
+    ``act`` options that append BatchNorm / an activation).
+    """
+    hidden = tuple(fixed.pop("hidden", ()))
+    required = tuple(fixed.pop("required", ()))
+    post_ops = bool(fixed.pop("post_ops", False))
+
+    def deco(cls: type) -> type:
+        if name in REGISTRY:
+            raise ValueError(f"layer type {name!r} registered twice")
+        REGISTRY[name] = LayerType(name, cls, summary, dict(fixed), hidden, required, post_ops)
+        if "type_name" not in cls.__dict__:
+            cls.type_name = name  # type: ignore[attr-defined]
+        return cls
+
+    return deco
+
+
+def suggest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def get_type(name: str) -> LayerType:
+    """The registered type ``name``; unknown names raise with the closest valid names."""
+    _load()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
+            f"known types: {', '.join(sorted(REGISTRY))}"
+        raise CostcalcError(f"unknown layer type {name!r} ({hint})") from None
+
+
+def all_types() -> dict[str, LayerType]:
+    _load()
+    return dict(REGISTRY)
+
+
+def _load() -> None:
+    # Importing the modules registers their types (extend by adding a module here).
+    from costcalc.layers import blocks, conv, primitives  # noqa: F401

@@ -1,0 +1,253 @@
+"""Layers without multiply-adds: normalization, activations, pooling, merges, channel shuffles.
+
+None of these count toward ``macs``; each has its own ``elementwise`` / ``comparisons`` /
+``memory`` counts instead (DESIGN.md §1), so that nothing is silently zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costcalc.cost import Cost, Shape
+from costcalc.layers.base import Block, Builder, DimError, Layer, Leaf, dim, opt, register
+from costcalc.num import Num, conv_out, div, is_int, same
+
+
+@register("batchnorm", "BatchNorm: 2 elementwise ops per element (inference affine), params 2·N")
+@dataclass(frozen=True)
+class BatchNorm(Leaf):
+    """Batch normalization, as ``torch.nn.BatchNorm2d``: params γ and β (2·N); at inference an
+    affine map, 2 elementwise ops (multiply, add) per element. Running statistics are buffers,
+    not parameters."""
+
+    category = "batchnorm"
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def cost(self, *inputs: Shape) -> Cost:
+        x = inputs[0]
+        n = x.elements
+        return Cost(params=2 * x.c, elementwise=2 * n, activations=n, memory=2 * n + 2 * x.c)
+
+
+#: per-element (comparisons, elementwise ops) of each activation
+ACTIVATIONS: dict[str, tuple[int, int]] = {
+    "relu": (1, 0),  # max(x, 0)
+    "relu6": (2, 0),  # min(max(x, 0), 6)
+    "hardsigmoid": (2, 2),  # relu6(x + 3) / 6
+    "hardswish": (2, 3),  # x · relu6(x + 3) / 6
+}
+
+
+@register("hardswish", "hard-swish x·relu6(x+3)/6: 2 comparisons + 3 ops per element", kind="hardswish")
+@register("hardsigmoid", "hard-sigmoid relu6(x+3)/6: 2 comparisons + 2 ops per element", kind="hardsigmoid")
+@register("relu6", "ReLU6: 2 comparisons per element", kind="relu6")
+@register("relu", "ReLU: 1 comparison per element", kind="relu")
+@dataclass(frozen=True)
+class Activation(Leaf):
+    """Elementwise activation. Comparisons and arithmetic per element are listed in
+    ``ACTIVATIONS``; no parameters, no MACs."""
+
+    kind: str = opt("relu", "activation function", choices=tuple(ACTIVATIONS), kind="str")
+
+    @classmethod
+    def named(cls, kind: str) -> Activation:
+        if kind not in ACTIVATIONS:
+            from costcalc.layers.base import suggest
+
+            raise DimError("act", kind, f"unknown activation{suggest(kind, ACTIVATIONS)}; "
+                           f"known: {', '.join(ACTIVATIONS)}")
+        return cls(kind)
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return self.kind
+
+    @property
+    def category(self) -> str:
+        return self.kind
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def cost(self, *inputs: Shape) -> Cost:
+        n = inputs[0].elements
+        cmp, ops = ACTIVATIONS[self.kind]
+        return Cost(comparisons=cmp * n, elementwise=ops * n, activations=n, memory=2 * n)
+
+
+@register("global_maxpool", "global max pool to 1×1: (H·W−1)·N comparisons", mode="max", glob=True,
+          hidden=("K", "S", "P"))
+@register("global_avgpool", "global average pool to 1×1: H·W·N ops", mode="avg", glob=True,
+          hidden=("K", "S", "P"))
+@register("avgpool", "K×K average pool: K² ops per output element", mode="avg", hidden=("glob",))
+@register("maxpool", "K×K max pool: K²−1 comparisons per output element", mode="max", hidden=("glob",))
+@dataclass(frozen=True)
+class Pool(Leaf):
+    """Max or average pooling, as ``torch.nn.MaxPool2d`` / ``AvgPool2d`` (stride defaults to the
+    kernel size, padding to 0) or their global (adaptive 1×1) forms. Max: K²−1 comparisons per
+    output element; average: K²−1 adds and one divide = K² ops per output element."""
+
+    K: Num = dim(2, "window size")
+    S: Num | None = dim(None, "stride (default: K)", symbol=False)
+    P: Num = dim(0, "padding", minimum=0, symbol=False)
+    mode: str = opt("max", "max or avg", choices=("max", "avg"), kind="str")
+    glob: bool = opt(False, "pool the whole map to 1×1")
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return f"global_{self.mode}pool" if self.glob else f"{self.mode}pool"
+
+    @property
+    def category(self) -> str:
+        return self.type_name
+
+    def check(self, *inputs: Shape) -> None:
+        x = inputs[0]
+        if self.glob:
+            return
+        for axis, size in (("H", x.h), ("W", x.w)):
+            if is_int(size) and is_int(self.K) and is_int(self.P) and self.K > size + 2 * self.P:
+                raise DimError("K", self.K, f"window is larger than the padded input {axis}={size}+2·{self.P}")
+        if is_int(self.K) and is_int(self.P) and 2 * self.P > self.K:
+            raise DimError("P", self.P, f"padding must be at most half the window K={self.K}")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        x = inputs[0]
+        if self.glob:
+            return Shape(1, 1, x.c)
+        s = self.K if self.S is None else self.S
+        return Shape(conv_out(x.h, self.K, s, self.P), conv_out(x.w, self.K, s, self.P), x.c)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        x = inputs[0]
+        y = self.out_shape(x)
+        window = x.h * x.w if self.glob else self.K * self.K
+        per_out = y.elements
+        mem = x.elements + per_out
+        if self.mode == "max":
+            return Cost(comparisons=per_out * (window - 1), activations=per_out, memory=mem)
+        return Cost(elementwise=per_out * window, activations=per_out, memory=mem)
+
+
+@register("add", "residual add of two equal-shaped tensors: H·W·N ops")
+@dataclass(frozen=True)
+class Add(Leaf):
+    """Elementwise sum of two tensors of equal shape (a residual connection): H·W·N adds;
+    memory = two inputs read + one output written."""
+
+    arity = 2
+    category = "add"
+
+    def standalone_inputs(self, x: Shape, extra_channels: Num) -> tuple[Shape, ...]:
+        return (x, x)
+
+    def check(self, *inputs: Shape) -> None:
+        a, b = inputs[0], inputs[1]
+        for name, u, v in zip(("H", "W", "channels"), a, b):
+            if same(u, v) is False:
+                raise DimError("input", f"{tuple(a)} + {tuple(b)}", f"add needs equal shapes ({name} differs)")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def cost(self, *inputs: Shape) -> Cost:
+        n = inputs[0].elements
+        return Cost(elementwise=n, activations=n, memory=3 * n)
+
+
+@register("concat", "channel concatenation: no arithmetic, memory traffic only")
+@dataclass(frozen=True)
+class Concat(Leaf):
+    """Concatenation along channels. No arithmetic; memory = every input read + output written.
+    On its own (``costcalc layer``) the second input has M channels."""
+
+    arity = 2
+    category = "concat"
+
+    def standalone_inputs(self, x: Shape, extra_channels: Num) -> tuple[Shape, ...]:
+        return (x, Shape(x.h, x.w, extra_channels))
+
+    def check(self, *inputs: Shape) -> None:
+        a = inputs[0]
+        for b in inputs[1:]:
+            for name, u, v in zip(("H", "W"), a, b):
+                if same(u, v) is False:
+                    raise DimError("input", f"{tuple(a)} ++ {tuple(b)}", f"concat needs equal {name}")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        c = inputs[0].c
+        for x in inputs[1:]:
+            c = c + x.c
+        return Shape(inputs[0].h, inputs[0].w, c)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        y = self.out_shape(*inputs)
+        n = y.elements
+        return Cost(activations=n, memory=2 * n)
+
+
+@register("channel_shuffle", "ShuffleNet channel shuffle: 0 MACs, memory traffic 2·H·W·N", required=("G",))
+@dataclass(frozen=True)
+class ChannelShuffle(Leaf):
+    """Channel shuffle (reshape N → (G, N/G), transpose, flatten). No multiply-adds (the seed:
+    "cannot be defined by multiply-adds"); its cost is memory traffic: read and write H·W·N."""
+
+    G: Num = dim(None, "groups")
+    category = "channel_shuffle"
+
+    def check(self, *inputs: Shape) -> None:
+        c = inputs[0].c
+        if is_int(self.G) and is_int(c) and c % self.G:
+            raise DimError("G", self.G, f"groups must divide the channels N={c}")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def cost(self, *inputs: Shape) -> Cost:
+        n = inputs[0].elements
+        return Cost(activations=n, memory=2 * n)
+
+
+@register("channel_split", "ShuffleNet V2 channel split: a view, keeps M of N channels (default N/2)")
+@dataclass(frozen=True)
+class ChannelSplit(Leaf):
+    """Channel split (ShuffleNet V2): the first M channels continue (default N/2). It is a view in
+    PyTorch (``chunk``): no arithmetic and no data moved, so every count is 0 by definition."""
+
+    M: Num | None = dim(None, "channels kept (default: N/2)")
+    category = "channel_split"
+
+    def _m(self, x: Shape) -> Num:
+        return div(x.c, 2) if self.M is None else self.M
+
+    def check(self, *inputs: Shape) -> None:
+        c = inputs[0].c
+        if self.M is None and is_int(c) and c % 2:
+            raise DimError("N", c, "channel split in halves needs an even channel count")
+        if self.M is not None and is_int(c) and is_int(self.M) and self.M >= c:
+            raise DimError("M", self.M, f"must be less than the channels N={c}")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        x = inputs[0]
+        return Shape(x.h, x.w, self._m(x))
+
+    def cost(self, *inputs: Shape) -> Cost:
+        return Cost(activations=self.out_shape(*inputs).elements)
+
+
+@dataclass(frozen=True)
+class Sequential(Block):
+    """A chain of layers, e.g. conv → BatchNorm → ReLU from ``conv`` with ``bn``/``act``."""
+
+    steps: tuple[tuple[str, Layer], ...] = ()
+    name: str = "sequential"
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return self.name
+
+    def build(self, b: Builder, x: Shape) -> None:
+        for step_name, layer in self.steps:
+            x = b(step_name, layer, x)

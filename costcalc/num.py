@@ -1,0 +1,212 @@
+"""Exact numbers in two worlds: plain ``int`` for numbers, sympy expressions for symbols.
+
+Cost rules are written once in ordinary arithmetic (``h * w * n * k * k * m``) and are called either
+with ints (the numeric path, which never imports sympy) or with sympy symbols (the symbolic path).
+The few operations that differ between the worlds live here: exact division, structural equality,
+spatial output size, and conversion to JSON / human-readable text.
+"""
+
+from __future__ import annotations
+
+import sys
+from fractions import Fraction
+from typing import Any, Union
+
+#: A count or dimension: an exact ``int`` or a sympy expression.
+Num = Union[int, Any]
+
+
+def is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_symbolic(x: object) -> bool:
+    """True for sympy objects that are not plain numbers."""
+    if is_int(x) or isinstance(x, Fraction):
+        return False
+    if "sympy" not in sys.modules:  # nothing symbolic can exist before sympy is imported
+        return False
+    import sympy
+
+    return isinstance(x, sympy.Basic) and not x.is_Number
+
+
+def normalize(x: Any) -> Num:
+    """Turn sympy integers and integral Fractions into ``int``; leave the rest alone."""
+    if is_int(x):
+        return x
+    if isinstance(x, Fraction):
+        return int(x) if x.denominator == 1 else x
+    if "sympy" in sys.modules:
+        import sympy
+
+        if isinstance(x, sympy.Basic):
+            if x.is_Integer:
+                return int(x)
+            if x.is_Rational:
+                return Fraction(int(x.p), int(x.q))
+    return x
+
+
+def div(a: Num, b: Num) -> Num:
+    """Exact ``a / b``: integer division for ints (callers validate divisibility first), a sympy
+    quotient otherwise."""
+    if is_int(a) and is_int(b):
+        q, r = divmod(a, b)
+        if r:
+            return Fraction(a, b)
+        return q
+    return normalize(_sym(a) / _sym(b))
+
+
+def _sym(x: Num) -> Any:
+    import sympy
+
+    if isinstance(x, Fraction):
+        return sympy.Rational(x.numerator, x.denominator)
+    return sympy.sympify(x) if is_int(x) else x
+
+
+def same(a: Num, b: Num) -> bool | None:
+    """Structural equality of two dimensions: True/False when decidable, None when one side is a
+    number and the other a symbol (a block cannot decide its structure then)."""
+    if is_int(a) and is_int(b):
+        return a == b
+    if is_int(a) or is_int(b):
+        return None
+    return bool(a == b)
+
+
+def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
+    """Output length of a convolution/pooling window along one axis.
+
+    Numbers follow PyTorch's arithmetic ``floor((size + 2p - d(k-1) - 1) / s) + 1``; ``p=None`` means
+    "same" padding ``p = d(k-1)//2``. Symbols have no floor: "same" padding gives ``size/s`` and
+    explicit padding gives ``(size + 2p - d(k-1) - 1)/s + 1`` (which is ``size/s`` when
+    ``2p = d(k-1)``, and is written so).
+    """
+    if all(is_int(v) for v in (size, k, s, d)) and (p is None or is_int(p)):
+        pad = d * (k - 1) // 2 if p is None else p
+        return (size + 2 * pad - d * (k - 1) - 1) // s + 1
+    if p is None or normalize(2 * p - d * (k - 1)) == 0:  # "same" padding
+        return div(size, s)
+    return normalize(div(size + 2 * p - d * (k - 1) - 1, s) + 1)
+
+
+def to_json(x: Any) -> Any:
+    """JSON value for a count: ints stay ints, everything else becomes sympy-syntax text."""
+    x = normalize(x)
+    if is_int(x) or x is None or isinstance(x, (bool, str, float)):
+        return x
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
+    return str(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# Human-readable formulas: H·W·N·K²·M in the seed's order, not sympy's alphabetical H*K**2*M*N*W.
+
+#: Order in which symbols appear in a product, following the seed article (H·W·N·K²·M/G).
+SYMBOL_ORDER = ["H", "W", "N", "K", "M", "G", "T", "B", "S", "P", "D"]
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _sym_key(sym: Any) -> tuple[int, str]:
+    name = str(sym)
+    return (SYMBOL_ORDER.index(name) if name in SYMBOL_ORDER else len(SYMBOL_ORDER), name)
+
+
+def pretty(x: Any, factor: bool = False) -> str:
+    """Render a count or formula for people: ``H·W·N·(K² + M)``, ``1/M + 1/K²``, ``1,806,336``.
+
+    ``factor=True`` first pulls common factors out of sums (sympy ``factor_terms``), the way the
+    papers write costs: ``H·W·N·(K² + M)`` rather than ``H·W·N·K² + H·W·N·M``.
+    """
+    x = normalize(x)
+    if is_int(x):
+        return f"{x:,}"
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
+    if factor:
+        import sympy
+
+        x = sympy.factor_terms(x)
+    return _pretty(x)
+
+
+def _pretty(e: Any) -> str:
+    import sympy
+
+    if e.is_Symbol:
+        return str(e)
+    if e.is_Integer:
+        return str(int(e))
+    if e.is_Rational:
+        return f"{e.p}/{e.q}"
+    if e.is_Add:
+        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), -_degree(t), _term_key(t)))
+        out = _pretty(terms[0])
+        for t in terms[1:]:
+            s = _pretty(t)
+            out += f" - {s[1:]}" if s.startswith("-") else f" + {s}"
+        return out
+    if e.is_Pow:
+        base, exp = e.args
+        if exp.is_Integer and int(exp) < 0:
+            return f"1/{_pretty_factor(sympy.Pow(base, -exp))}"
+        b = _pretty_atom(base)
+        if exp.is_Integer:
+            return b + str(int(exp)).translate(_SUPERSCRIPT)
+        return f"{b}^({_pretty(exp)})"
+    if e.is_Mul:
+        return _pretty_mul(e)
+    return str(e)
+
+
+def _degree(t: Any) -> int:
+    try:
+        return int(sum(t.as_powers_dict().get(s, 0) for s in t.free_symbols if True))
+    except Exception:  # noqa: BLE001 - ordering only, never affects a number
+        return 0
+
+
+def _term_key(t: Any) -> str:
+    return "".join(str(_sym_key(s)[0]) for s in sorted(t.free_symbols, key=_sym_key))
+
+
+def _pretty_atom(e: Any) -> str:
+    if e.is_Symbol or (e.is_Integer and int(e) >= 0):
+        return _pretty(e)
+    return f"({_pretty(e)})"
+
+
+def _pretty_factor(e: Any) -> str:
+    s = _pretty(e)
+    return s if (e.is_Symbol or e.is_Pow or e.is_Number) else f"({s})"
+
+
+def _pretty_mul(e: Any) -> str:
+    import sympy
+
+    coeff, rest = e.as_coeff_Mul()
+    num, den = [], []
+    for f in sympy.Mul.make_args(rest):
+        if f.is_Pow and f.args[1].is_Number and f.args[1] < 0:
+            den.append(sympy.Pow(f.args[0], -f.args[1]))
+        else:
+            num.append(f)
+    num.sort(key=lambda f: _sym_key(f.as_base_exp()[0]) if f.as_base_exp()[0].is_Symbol else (99, str(f)))
+    den.sort(key=lambda f: _sym_key(f.as_base_exp()[0]) if f.as_base_exp()[0].is_Symbol else (99, str(f)))
+    sign = ""
+    if coeff < 0:
+        sign, coeff = "-", -coeff
+    p, q = (int(coeff.p), int(coeff.q)) if coeff.is_Rational else (coeff, 1)
+    parts = [] if p == 1 else [str(p)]
+    parts += [_pretty_atom(f) if f.is_Add else _pretty(f) for f in num]
+    top = "·".join(parts) if parts else "1"
+    bottom = [str(q)] if q != 1 else []
+    bottom += [_pretty_factor(f) for f in den]
+    if not bottom:
+        return sign + top
+    b = bottom[0] if len(bottom) == 1 else "(" + "·".join(bottom) + ")"
+    return f"{sign}{top}/{b}"
