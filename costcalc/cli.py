@@ -214,3 +214,26 @@ def types(name: str | None, fmt: str) -> None:
 
 def run() -> None:  # pragma: no cover - console entry for `python -m costcalc`
     main()
+
+
+#: modules that add commands to ``main`` (extend by adding a module here)
+COMMAND_MODULES = (
+    "costcalc.commands.net",  # net
+    "costcalc.commands.derive",  # ratio, derive
+    "costcalc.commands.verify",  # verify
+    "costcalc.commands.explore",  # compare, sweep, plot
+)
+
+
+def _load_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:  # a module that exists but fails to import is a bug: show it
+                raise
+
+
+_load_commands()
