@@ -186,7 +186,9 @@ def _divide_by_zero(text: str, cause: BaseException | None = None) -> NoReturn:
 # --------------------------------------------------------------------------- exact numbers
 
 _DIGITS = r"[0-9](?:_?[0-9])*"
-_DECIMAL = re.compile(rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?")
+_DECIMAL = re.compile(
+    rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+)
 _NOT_NUMBERS = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
 
 
@@ -215,7 +217,7 @@ def _exact(value: object, text: str) -> Value:
 
 
 def _decimal(literal: str, text: str) -> Value:
-    """Exact value of a decimal literal (``0.75``, ``1e3``, ``-2.5E-1``), bounded before computing."""
+    """Exact value of a decimal literal (``0.75``, ``1e3``, ``-2.5E-1``), size-checked first."""
     s = literal.replace("_", "").lower()
     sign = -1 if s.startswith("-") else 1
     mantissa, _, exponent = s.lstrip("+-").partition("e")
@@ -285,6 +287,7 @@ _OPERATOR_NAMES: dict[type[ast.AST], str] = {
     ast.In: "membership test 'in'",
     ast.NotIn: "membership test 'not in'",
 }
+_CALL_OF_EXPRESSION = "call of something other than a function name"
 _LITERAL_NAMES: dict[type, str] = {
     str: "string literal",
     bytes: "bytes literal",
@@ -307,7 +310,8 @@ def _validate(
     """Reject anything outside the grammar, then the first unknown name, before evaluating."""
     count = sum(isinstance(n, (ast.expr, ast.keyword)) for n in ast.walk(tree))
     if count > LIMITS["max_nodes"]:
-        _fail(f"expression too complex in {_quote(text)} ({count} nodes, limit {LIMITS['max_nodes']})")
+        limit = LIMITS["max_nodes"]
+        _fail(f"expression too complex in {_quote(text)} ({count} nodes, limit {limit})")
     quoted = _quote(text)
     name_errors: list[str] = []
 
@@ -340,7 +344,8 @@ def _validate(
                 hint = f"did you mean '{close[0]}'?"
             elif names:
                 known = sorted(names)
-                hint = "known names: " + ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+                more = ", ..." if len(known) > 10 else ""
+                hint = "known names: " + ", ".join(known[:10]) + more
             else:
                 hint = "no names are defined"
             name_errors.append(f"unknown name '{node.id}' in {quoted} ({hint})")
@@ -364,7 +369,7 @@ def _validate(
                 visit(part)
         elif isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
-                forbid(_FORBIDDEN.get(type(node.func), "call of something other than a function name"))
+                forbid(_FORBIDDEN.get(type(node.func), _CALL_OF_EXPRESSION))
             check_identifier(node.func.id)
             if node.func.id not in functions:
                 allowed = ", ".join(sorted(functions))
@@ -448,7 +453,8 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
     def _eval_name(self, node: ast.Name) -> Value:
         value = self.names[node.id]
         if isinstance(value, _NOT_NUMBERS):
-            _fail(f"name '{node.id}' in {_quote(self.text)} is a {type(value).__name__}, not a number")
+            kind = type(value).__name__
+            _fail(f"name '{node.id}' in {_quote(self.text)} is a {kind}, not a number")
         return value
 
     def _eval_call(self, node: ast.Call) -> Value:
@@ -492,7 +498,8 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
                 )
             if isinstance(base, (int, Fraction)):
                 if not isinstance(exponent, int):
-                    _fail(f"non-integer exponent in {_quote(self.text)} (result would not be exact)")
+                    quoted = _quote(self.text)
+                    _fail(f"non-integer exponent in {quoted} (result would not be exact)")
                 # |exponent| <= 64 and base <= max_int_bits bits: cheap to compute, then checked.
                 return Fraction(base) ** exponent if exponent < 0 else base**exponent
         return base**exponent
