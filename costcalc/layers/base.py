@@ -210,6 +210,8 @@ class LayerType:
         for k in self.required:
             if values.get(k) is None:
                 raise DimError(k, "missing", f"{self.name} needs {k} ({self.field_info(k).get('doc', '')})")
+        if not self.post_ops:
+            return self.cls(**{**self.fixed, **values})
         bn = values.pop("bn", False)
         act = values.pop("act", None)
         layer = self.cls(**{**self.fixed, **values})

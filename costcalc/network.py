@@ -1,0 +1,86 @@
+"""Walk a network spec: shape propagation, one row per layer, totals, breakdown by type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from costcalc.cost import COST_FIELDS, Cost, Shape
+from costcalc.engine import Row, walk
+from costcalc.errors import SpecError
+from costcalc.layers.base import DimError
+from costcalc.spec import NetworkSpec
+
+
+@dataclass
+class NetResult:
+    """A network's costs, as data: ``rows`` in order (group and block subtotal rows first, then
+    their children, ``leaf=True`` for layers that are counted), ``totals`` over the leaves."""
+
+    spec: NetworkSpec
+    rows: list[Row]
+    totals: Cost
+    out_shape: Shape
+    by_type: dict[str, Cost] = field(default_factory=dict)
+
+    @property
+    def leaves(self) -> list[Row]:
+        return [r for r in self.rows if r.leaf]
+
+
+def evaluate_network(spec: NetworkSpec) -> NetResult:
+    """Evaluate every layer of ``spec`` in order. Errors name the file, line, layer and value."""
+    rows: list[Row] = []
+    x = spec.input
+    keep = {s for nl in spec.layers if nl.sources for s in nl.sources}
+    saved: dict[str, Shape] = {"input": spec.input}
+    totals = Cost()
+    group_at: dict[int, list[tuple[int, Any]]] = {}
+    for g in spec.groups:
+        group_at.setdefault(g.start, []).append((g.end, g))
+    open_groups: list[tuple[int, Any, int]] = []  # (end index, group, row index)
+    for idx, nl in enumerate(spec.layers):
+        while open_groups and open_groups[-1][0] <= idx:
+            _close_group(rows, open_groups.pop())
+        for end, g in sorted(group_at.get(idx, []), key=lambda t: -t[0]):
+            open_groups.append((end, g, len(rows)))
+            rows.append(None)  # type: ignore[arg-type]  # the group's subtotal, filled in on close
+        inputs = (x,) + tuple(saved[s] for s in (nl.sources or ()))
+        try:
+            nl.layer.check(*inputs)
+            x, cost, _ = walk(nl.layer, inputs, nl.path, nl.depth, rows)
+        except DimError as e:
+            raise SpecError(f"{spec.source}:{nl.line}: layer {nl.path}: {e}") from None
+        totals = totals + cost
+        if nl.path in keep:
+            saved[nl.path] = x
+    while open_groups:
+        _close_group(rows, open_groups.pop())
+    by_type: dict[str, Cost] = {}
+    for r in rows:
+        if r.leaf:
+            by_type[r.category] = by_type.get(r.category, Cost()) + r.cost
+    return NetResult(spec, rows, totals, x, by_type)
+
+
+def _close_group(rows: list[Row], item: tuple[int, Any, int]) -> None:
+    _, g, at = item
+    acc = Cost()
+    last = None
+    for r in rows[at + 1:]:
+        if r is not None and r.leaf:
+            acc = acc + r.cost
+            last = r
+    first = next(r for r in rows[at + 1:] if r is not None)
+    rows[at] = Row(g.path, "group", "group", first.in_shape, last.out_shape if last else first.out_shape,
+                   acc, g.depth, leaf=False)
+
+
+def symbolic_totals(result: NetResult) -> Cost:
+    """Totals of a symbolic network, expanded into a canonical polynomial form."""
+    import sympy
+
+    return result.totals.map(lambda v: v if isinstance(v, int) else sympy.expand(v))
+
+
+__all__ = ["NetResult", "evaluate_network", "symbolic_totals", "COST_FIELDS"]
