@@ -77,6 +77,20 @@ def same(a: Num, b: Num) -> bool | None:
     return bool(a == b)
 
 
+def may_equal(a: Num, b: Num) -> bool:
+    """Whether ``a == b`` is possible: False for different ints, or for symbolic dimensions whose
+    difference sympy proves non-zero (``480·α`` vs ``240·α``); True when equal or undecidable
+    (two independent symbols ``M`` and ``N``)."""
+    if is_int(a) and is_int(b):
+        return a == b
+    if same(a, b):
+        return True
+    diff = normalize(_sym(a) - _sym(b))
+    if is_int(diff) or isinstance(diff, Fraction):
+        return diff == 0
+    return diff.is_zero is not False
+
+
 def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
     """Output length of a convolution/pooling window along one axis.
 

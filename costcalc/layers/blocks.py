@@ -22,7 +22,7 @@ from costcalc.layers.primitives import (
     Concat,
     Pool,
 )
-from costcalc.num import Num, div, is_int, same
+from costcalc.num import Num, div, is_int, may_equal, same
 
 BN = BatchNorm()
 RELU = Activation("relu")
@@ -51,6 +51,30 @@ def _shortcut(b: Builder, x: Shape, m: Num, s: Num, identity: bool) -> Shape:
         return x
     y = b("downsample", Conv(M=m, K=1, S=s, P=0), x)
     return b("downsample_bn", BN, y)
+
+
+def _default_width(b: Num | None, m: Num) -> Num:
+    """Bottleneck width: B if given, else M/4 (ResNet, ShuffleNet), which must be a whole number."""
+    if b is not None:
+        return b
+    if is_int(m) and m % 4:
+        raise DimError("B", "M/4", f"default bottleneck width needs M={m} divisible by 4; give B")
+    return div(m, 4)
+
+
+def _stride1_channels(x: Shape, m: Num, reason: str) -> Num:
+    """Output channels of a unit whose stride-1 form requires M = N.
+
+    Numbers must be equal. Two symbols that may be equal (``M`` and ``N`` in the formula of
+    ``costcalc layer -N 240 -M 240``) take the constraint: the unit's formula is written in N, the
+    numbers are checked separately. Symbols that provably differ (``480·α`` vs ``240·α``) and a
+    number against a symbol are errors."""
+    eq = same(x.c, m)
+    if eq is True:
+        return m
+    if eq is False and not is_int(x.c) and not is_int(m) and may_equal(x.c, m):
+        return x.c
+    raise DimError("M", m, f"{reason}={x.c}")
 
 
 @register("separable", "depthwise K×K + pointwise 1×1 (MobileNet): H·W·N·(K² + M)")
@@ -107,9 +131,7 @@ class Bottleneck(Block):
 
     def build(self, b: Builder, x: Shape) -> None:
         m = _out_channels(self, x)
-        width = div(m, 4) if self.B is None else self.B
-        if is_int(width) and self.B is None and is_int(m) and m % 4:
-            raise DimError("B", "M/4", f"default bottleneck width needs M={m} divisible by 4; give B")
+        width = _default_width(self.B, m)
         s1, s3 = (self.S, 1) if self.stride_on == "1x1" else (1, self.S)
         identity = _identity_shortcut(self.type_name, x, m, self.S)
         y = b("conv1", Conv(M=width, K=1, S=s1, P=0), x)
@@ -174,10 +196,9 @@ class ShuffleUnit(Block):
 
     def build(self, b: Builder, x: Shape) -> None:
         m = _out_channels(self, x)
-        width = div(m, 4) if self.B is None else self.B
+        width = _default_width(self.B, m)
         if self.S == 1:
-            if same(x.c, m) is False or same(x.c, m) is None:
-                raise DimError("M", m, f"a stride-1 ShuffleNet unit adds its input: M must equal N={x.c}")
+            m = _stride1_channels(x, m, "a stride-1 ShuffleNet unit adds its input: M must equal N")
             main_out = m
         else:
             main_out = m - x.c
@@ -265,8 +286,7 @@ class ShuffleV2Unit(Block):
             raise DimError("M", m, "ShuffleNet V2 units need an even number of output channels")
         half = div(m, 2)
         if self.S == 1:
-            if same(x.c, m) is not True:
-                raise DimError("M", m, f"a stride-1 ShuffleNet V2 unit keeps its channels: M must equal N={x.c}")
+            m = _stride1_channels(x, m, "a stride-1 ShuffleNet V2 unit keeps its channels: M must equal N")
             left = b("split", ChannelSplit(), x)
             right = self._branch(b, "", left, half, 1)
             y = b("concat", Concat(), left, right)
