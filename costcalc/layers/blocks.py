@@ -284,9 +284,10 @@ class ShuffleV2Unit(Block):
         m = _out_channels(self, x)
         if is_int(m) and m % 2:
             raise DimError("M", m, "ShuffleNet V2 units need an even number of output channels")
-        half = div(m, 2)
         if self.S == 1:
             m = _stride1_channels(x, m, "a stride-1 ShuffleNet V2 unit keeps its channels: M must equal N")
+        half = div(m, 2)
+        if self.S == 1:
             left = b("split", ChannelSplit(), x)
             right = self._branch(b, "", left, half, 1)
             y = b("concat", Concat(), left, right)
