@@ -112,8 +112,8 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     allowed = type_dimensions(type_name)
     for k, v in dims.items():
         if k not in allowed:
-            raise DimError(k, v, f"{lt.name} has no dimension {k!r}{_suggest(k, allowed)}; "
-                           f"its dimensions: {', '.join(allowed)}")
+            raise DimError(k, v, f"no such dimension{_suggest(k, allowed)}; "
+                           f"{lt.name} takes {', '.join(allowed)}")
     for k in SHAPE_DIMS:
         v = dims.get(k)
         if isinstance(v, bool) or (isinstance(v, (int, Fraction)) and v <= 0):
@@ -150,42 +150,82 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
 
 
 def is_rational_function(e: Any) -> bool:
-    """True when ``e`` has a symbol in its denominator (a ratio, not a cost)."""
+    """True when ``e`` has a symbol in its denominator."""
     import sympy
 
     return bool(sympy.denom(sympy.together(e)).free_symbols)
 
 
+def _is_monomial(t: Any) -> bool:
+    return all(b.is_Symbol and x.is_Integer for b, x in
+               (f.as_base_exp() for f in t.as_ordered_factors() if not f.is_Number))
+
+
+def is_laurent(e: Any) -> bool:
+    """True when expanded ``e`` is a sum of monomials (a cost such as ``H·W·N·K²·M/G``), False
+    when a sum sits in a denominator (a ratio such as ``(K² + 2·M)/(2·(K² + M))``)."""
+    import sympy
+
+    return all(_is_monomial(t) for t in sympy.Add.make_args(sympy.expand(e)))
+
+
 def combined_form(e: Any) -> Any:
     """One expression the way the papers write it.
 
-    A ratio is one fraction, factored: ``(K² + M)/(K²·M)``. A cost is expanded and its terms
-    grouped by their spatial factor (the powers of H, W, h, w), each group with its common factors
-    pulled out: ``H·W·N·(K²/2 + M)``, ``H·W·(c1 + c2) + c1·c2``."""
+    A cost (a sum of monomials) has its terms grouped by their spatial factor (the powers of H, W,
+    h, w) and each group's common factors pulled out: ``H·W·N·(K²/2 + M)``,
+    ``H·W·m·(2·c + 9·m/G)``, ``c1·c2 + H·W·(c1 + c2)``. A ratio, or a sum without a common
+    factor, is one factored fraction: ``(K² + M)/(K²·M)``."""
     import sympy
 
     e = sympy.sympify(e)
     if e.is_Number:
         return e
-    if is_rational_function(e):
-        return sympy.factor(sympy.cancel(e))
     expanded = sympy.expand(e)
-    spatial = [s for s in expanded.free_symbols if str(s) in ("H", "W", "h", "w")]
+    if not is_laurent(expanded):
+        return sympy.factor(sympy.cancel(e))
+    spatial = sorted((s for s in expanded.free_symbols if str(s) in ("H", "W", "h", "w")), key=str)
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for t in sympy.Add.make_args(expanded):
         powers = t.as_powers_dict()
         groups[tuple(powers.get(s, 0) for s in spatial)].append(t)
-    if len(groups) <= 1:
-        return sympy.factor_terms(expanded)
-    return sympy.Add(*(sympy.factor_terms(sympy.Add(*ts)) for ts in groups.values()), evaluate=False)
+    parts = [_pull_common(ts) for ts in groups.values()]
+    if len(parts) == 1 and parts[0] == expanded and is_rational_function(expanded) \
+            and len(sympy.Add.make_args(expanded)) > 1:
+        return sympy.factor(sympy.cancel(e))  # 1/M + 1/K² → (K² + M)/(K²·M)
+    return parts[0] if len(parts) == 1 else sympy.Add(*parts, evaluate=False)
+
+
+def _pull_common(terms: list[Any]) -> Any:
+    """``a·x + a·y`` → ``a·(x + y)`` for the symbols common to all terms with positive exponents
+    (a ``/G`` stays inside: ``H·W·m·(2·c + 9·m/G)``, the ResNeXt paper's way)."""
+    import sympy
+
+    total = sympy.Add(*terms)
+    if len(terms) < 2:
+        return total
+    powers = [t.as_powers_dict() for t in terms]
+    common = sympy.Integer(1)
+    for s in total.free_symbols:
+        e = sympy.sympify(min(p.get(s, 0) for p in powers))
+        if e.is_number and e > 0:
+            common *= s**e
+    inner = sympy.expand(total / common)
+    content, primitive = inner.as_content_primitive()
+    if content.is_Integer and content > 1:  # 2·K² + 2·M → 2·(K² + M)
+        common, inner = common * content, primitive
+    if common == 1:
+        return total
+    return sympy.Mul(*sympy.Mul.make_args(common), inner, evaluate=False)
 
 
 def expanded_form(e: Any) -> Any:
-    """The sum of simple terms: ``1/M + 1/K²``, ``H·W·N·K²/2 + H·W·N·M``."""
+    """The sum of simple terms: ``1/M + 1/K²``, ``H·W·N·K²/2 + H·W·N·M``; a ratio with a sum in
+    its denominator as one term per numerator term: ``K²/(2·(K² + M)) + M/(K² + M)``."""
     import sympy
 
     e = sympy.sympify(e)
-    if not is_rational_function(e):
+    if is_laurent(e):
         return sympy.expand(e)
     num, den = sympy.fraction(sympy.cancel(e))
     den = sympy.factor(den)
@@ -337,7 +377,7 @@ def _type_function(type_name: str, metric: str, dtype_bytes: int, text: str,
         try:
             cost = layer_cost(type_name, metric, dtype_bytes, **kwargs)
         except DimError as e:
-            raise ExprError(f"{type_name}(): {e} in '{text}'") from None
+            raise ExprError(f"{type_name}({e.field}={e.value}): {e.reason}, in '{text}'") from None
         if cost == 0:
             given = ", ".join(f"{k}={v}" for k, v in kwargs.items())
             zero_calls.append(f"{type_name}({given})")
@@ -379,14 +419,14 @@ def derive(expr_text: str, metric: str = "macs", dims: Mapping[str, Any] | None 
             raise ExprError(f"unknown layer type {bad!r} in '{text}'"
                             + (hint if hint else f" (known types: {', '.join(sorted(types))})")) from None
         raise
-    if isinstance(raw, bool):
-        raise ExprError(f"'{text}' is a comparison, not a cost")
     import sympy
 
+    from sympy.logic.boolalg import BooleanAtom, BooleanFunction
+
+    if isinstance(raw, (bool, BooleanAtom, BooleanFunction)) or getattr(raw, "is_Relational", False):
+        raise ExprError(f"'{text}' is a comparison, not a cost")
     raw = sympy.sympify(_sym_value(raw))
     if raw.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         culprit = f": {', '.join(zero_calls)} has 0 {metric}" if zero_calls else ""
         raise ExprError(f"division by zero in '{text}'{culprit}")
-    if isinstance(raw, sympy.Basic) and raw.has(sympy.Min, sympy.Max):
-        pass  # allowed: min/max of costs stay symbolic
     return _finish(text, raw, metric, dims)
