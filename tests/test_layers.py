@@ -659,3 +659,61 @@ def test_stride1_unit_symbolic_channels() -> None:
             evaluate(lt.make(M=480 * alpha, **extra), (Shape(H, W, 240 * alpha),))
     r = analyze_layer("shufflenet_unit", {"H": 28, "N": 240, "M": 240, "G": 3, "B": 60})
     assert r.cost.macs == 28 * 28 * 60 * 80 + 28 * 28 * 60 * 9 + 28 * 28 * 240 * 20
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch's own counters on hand-written equivalent modules (DESIGN.md §1's definition)
+
+
+def _torch_counts(module: Any, h: int, w: int, c: int) -> tuple[int, int]:
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        module(torch.zeros(1, c, h, w))
+    return fc.get_total_flops() // 2, sum(p.numel() for p in module.parameters())
+
+
+def _torch_cases() -> list[Any]:
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Bottleneck(nn.Module):  # torchvision's, stride on the 3x3
+        def __init__(self, n: int, b: int, m: int, s: int, g: int = 1) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(n, b, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(),
+                nn.Conv2d(b, b, 3, s, 1, groups=g, bias=False), nn.BatchNorm2d(b), nn.ReLU(),
+                nn.Conv2d(b, m, 1, bias=False), nn.BatchNorm2d(m))
+            self.down = (nn.Sequential(nn.Conv2d(n, m, 1, s, bias=False), nn.BatchNorm2d(m))
+                         if (n != m or s != 1) else nn.Identity())
+
+        def forward(self, x: Any) -> Any:
+            return torch.relu(self.body(x) + self.down(x))
+
+    def ir(n: int, m: int, t: int, s: int) -> Any:  # MobileNetV2, no residual in the count (no MACs)
+        e = n * t
+        return nn.Sequential(
+            nn.Conv2d(n, e, 1, bias=False), nn.BatchNorm2d(e), nn.ReLU6(),
+            nn.Conv2d(e, e, 3, s, 1, groups=e, bias=False), nn.BatchNorm2d(e), nn.ReLU6(),
+            nn.Conv2d(e, m, 1, bias=False), nn.BatchNorm2d(m))
+
+    return [
+        ("bottleneck", dict(M=512, B=128, S=2, stride_on="3x3"), (56, 56, 256), Bottleneck(256, 128, 512, 2)),
+        ("resnext", dict(B=128, G=32), (56, 56, 256), Bottleneck(256, 128, 256, 1, 32)),
+        ("inverted_residual", dict(M=24, T=6, S=2), (112, 112, 16), ir(16, 24, 6, 2)),
+        ("conv", dict(M=64, K=7, S=2, P=3, bias=True), (224, 224, 3), nn.Conv2d(3, 64, 7, 2, 3)),
+        ("depthwise", dict(K=5, S=2), (28, 28, 40), nn.Conv2d(40, 40, 5, 2, 2, groups=40, bias=False)),
+        ("grouped", dict(M=64, G=4, D=2), (20, 20, 32), nn.Conv2d(32, 64, 3, 1, 2, dilation=2, groups=4,
+                                                                 bias=False)),
+        ("fc", dict(M=1000), (7, 7, 64), nn.Sequential(nn.Flatten(), nn.Linear(7 * 7 * 64, 1000))),
+        ("batchnorm", dict(), (8, 8, 64), nn.BatchNorm2d(64)),
+    ]
+
+
+def test_against_pytorch_counters() -> None:
+    for name, fields_, (h, w, c), module in _torch_cases():
+        macs, params = _torch_counts(module, h, w, c)
+        _, cost, _ = evaluate(get_type(name).make(**fields_), (Shape(h, w, c),))
+        assert (cost.macs, cost.params) == (macs, params), name
