@@ -200,7 +200,7 @@ def types(name: str | None, fmt: str) -> None:
     for lt in chosen:
         f, _ = type_formulas(lt)
         fields_ = ", ".join(lt.params)
-        t.add_row(lt.name, fields_, pretty(f.macs), pretty(f.params), lt.summary)
+        t.add_row(lt.name, fields_, pretty(f.macs, True), pretty(f.params, True), lt.summary)
     console = _console()
     console.print(t)
     if name:

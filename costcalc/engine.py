@@ -126,8 +126,12 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
     v_fields: dict[str, Any] = {}
     for name in lt.params:
         g = given.get(name)
-        if g is None and lt.field_info(name).get("unit_default"):
-            continue  # e.g. M of a residual unit: as many channels as the input
+        if lt.field_info(name).get("unit_default") and (g is None or g == given.get("N", "N")):
+            # M of a residual unit, not given or equal to N: as many channels as the input, in
+            # the formula too (the repeated unit, N in = N out); the value uses the given M.
+            if g is not None:
+                v_fields[name] = _value(g)  # type: ignore[arg-type]
+            continue
         if lt.is_symbol(name):
             f_fields[name] = symbol(name)
             if g is not None:
@@ -149,8 +153,9 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
     v_layer = lt.make(**v_fields)
     f_in = f_layer.standalone_inputs(Shape(symbol("H"), symbol("W"), symbol("N")), symbol("M"))
     v_in = v_layer.standalone_inputs(Shape(h, w, n), m_extra)
-    f_out, f_cost, _ = evaluate(f_layer, f_in, lt.name)
+    # the numbers first: their errors name the values the user gave
     v_out, v_cost, rows = evaluate(v_layer, v_in, lt.name)
+    f_out, f_cost, _ = evaluate(f_layer, f_in, lt.name)
 
     # -- ratio to a standard convolution with the same input, output channels, kernel and stride --
     from costcalc.layers.conv import Conv

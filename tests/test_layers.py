@@ -435,9 +435,9 @@ FORMULA_AT_NUMBERS = [
     ("fc", {"H": 7, "N": 1024, "M": 1000}),
     ("bottleneck", {"H": 56, "N": 256, "B": 64}),
     ("bottleneck", {"H": 56, "N": 256, "M": 512, "B": 128, "S": 2}),
-    pytest.param("bottleneck", {"H": 56, "N": 256, "M": 256, "B": 64}, marks=pytest.mark.xfail(
-        strict=True, reason="engine bug: a given M equal to N still becomes a symbol M in the formula "
-        "world, which then has a projection shortcut the numbers do not have")),
+    # a given M equal to N is the repeated unit: identity shortcut in the formula too
+    ("bottleneck", {"H": 56, "N": 256, "M": 256, "B": 64}),
+    ("inverted_residual", {"H": 56, "N": 24, "M": 24, "T": 6}),
     ("resnext", {"H": 56, "N": 256, "B": 128, "G": 32}),
     ("basic", {"H": 56, "N": 64, "M": 128, "S": 2}),
     ("shufflenet_unit", {"H": 28, "N": 240, "G": 3, "B": 60}),
