@@ -97,9 +97,8 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     expressions (``H=H/2``, ``N=2*N``). Structural fields (``S``, ``P``, ``D``) keep their defaults
     unless given; the ``M`` of residual units defaults to ``N`` (the repeated unit).
 
-    >>> from costcalc.engine import symbol
-    >>> layer_cost("separable")
-    H*N*W*(K**2 + M)
+    >>> layer_cost("separable", H=56, W=56, N=32, M=64, K=3)
+7225344
     """
     import sympy
 
