@@ -3,8 +3,7 @@
 JSON is the machine contract and carries the same data as the tables:
 
 - compare: ``{"convention", "dtype_bytes", "networks": [{name, source, vars, totals, by_type,
-  ratio_to_first}]}`` (``totals``/``by_type`` as in ``costcalc net``; ratios are floats rounded to
-  6 significant digits, ``null`` where the first network has none of that quantity, formulas as text
+  ratio_to_first}]}`` (``totals``/``by_type`` as in ``costcalc net``; ratios are floats, ``null`` where the first network has none of that quantity, formulas as text
   when symbolic).
 - sweep: ``{"name", "source", "swept": {var: [values]}, "fixed", "convention", "dtype_bytes",
   "points": [{vars, totals}]}``.
@@ -37,11 +36,20 @@ def _rows(view: View) -> list[tuple[str, str]]:
             *((q, _LABELS[q]) for q in ("elementwise", "comparisons", "activations", "memory", "bytes"))]
 
 
+def _long_rows(view: View) -> list[tuple[str, str]]:
+    """Columns of a long sweep table: short labels, so that a row fits a 120-column terminal."""
+    ops = "flops" if view.units == "flops" else "macs"
+    par = "weights" if view.params == "weights" else "params"
+    return [(ops, view.ops_label), (par, view.par_label), ("elementwise", "elementwise"),
+            ("comparisons", "comparisons"), ("activations", "activations"),
+            ("bytes", f"bytes ({view.dtype_bytes} B/elt)")]
+
+
 def ratio_json(x: Any) -> Any:
     if x is None:
         return None
     if is_int(x) or isinstance(x, Fraction):
-        return float(f"{float(x):.6g}")
+        return float(x)
     return to_json(x)
 
 
@@ -90,11 +98,11 @@ def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
     first = cmp.results[0]
     totals = Table(title=f"[bold]totals[/] (ratio: × {first.spec.name})", title_justify="left",
                    caption=CONVENTION, caption_justify="left")
-    totals.add_column("")
+    totals.add_column("", no_wrap=True)
     for i, r in enumerate(cmp.results):
-        totals.add_column(_title(r), justify="right")
+        totals.add_column(_title(r), justify="right", no_wrap=True)
         if i:
-            totals.add_column("×", justify="right", style="cyan")
+            totals.add_column("×", justify="right", style="cyan", no_wrap=True)
     ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
     for q, label in _rows(view):
         cells = []
@@ -107,10 +115,10 @@ def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
     cats = cmp.categories()
     for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
         t = Table(title=f"[bold]{label} by layer type[/]", title_justify="left")
-        t.add_column("type")
+        t.add_column("type", no_wrap=True)
         for r in cmp.results:
-            t.add_column(_title(r), justify="right")
-            t.add_column("%", justify="right", style="dim")
+            t.add_column(_title(r), justify="right", no_wrap=True)
+            t.add_column("%", justify="right", style="dim", no_wrap=True)
         for cat in cats:
             if all(get(r.by_type[cat]) == 0 for r in cmp.results if cat in r.by_type):
                 continue  # e.g. relu has no MACs and no params: it lives in the other-ops columns
@@ -253,10 +261,10 @@ def sweep_tables(sw: Sweep, view: View = View()) -> list[Any]:
         return out
     t = Table(title=f"[bold]{_sweep_header(sw)}[/]", title_justify="left", caption=CONVENTION, caption_justify="left")
     for k in axes:
-        t.add_column(k)
-    rows = _rows(view)
+        t.add_column(k, no_wrap=True)
+    rows = _long_rows(view)
     for _, label in rows:
-        t.add_column(label, justify="right")
+        t.add_column(label, justify="right", no_wrap=True)
     for p in sw.points:
         t.add_row(*(p.swept[k] for k in axes), *(pretty(quantity(p.totals, q, view.dtype_bytes), True) for q, _ in rows))
     return [t]
@@ -276,7 +284,7 @@ def sweep_markdown(sw: Sweep, view: View = View()) -> str:
                                                        for vb in sw.axes[b]) + " |")
             lines.append("")
     else:
-        rows = _rows(view)
+        rows = _long_rows(view)
         lines += ["| " + " | ".join([*axes, *(label for _, label in rows)]) + " |",
                   "|" + "---|" * len(axes) + "--:|" * len(rows)]
         for p in sw.points:
