@@ -98,7 +98,7 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     unless given; the ``M`` of residual units defaults to ``N`` (the repeated unit).
 
     >>> layer_cost("separable", H=56, W=56, N=32, M=64, K=3)
-    7225344
+    7325696
     """
     import sympy
 
