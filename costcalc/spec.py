@@ -269,10 +269,31 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
     for k, v in raw_vars.items():
         if not k.isidentifier() or k.startswith("_") or k == "i":
             raise SpecError(f"{file}:{_line(raw_vars, k)}: {k!r} is not a usable variable name")
+        where = f"{file}:{_line(raw_vars, k)}: vars.{k}"
+        choices = None
+        if isinstance(v, dict):  # {default: 3, choices: [1, 2, 3, 4, 8]}
+            for key in v:
+                if key not in ("default", "choices"):
+                    raise SpecError(f"{file}:{_line(v, key)}: vars.{k}: unknown key {key!r}"
+                                    f"{suggest(key, ('default', 'choices'))}; known: default, choices")
+            if "default" not in v:
+                raise SpecError(f"{where}: a variable given as a mapping needs a 'default'")
+            choices = v.get("choices")
+            if choices is not None and (not isinstance(choices, list) or not choices):
+                raise SpecError(f"{where}: choices must be a non-empty list of values")
+            choices = [_expr(c, values, f"{where}.choices") for c in choices] if choices else None
+            v = v["default"]
         if k in overrides:
             values[k] = _override_value(k, overrides[k], values)
+            where = f"--set {k}={overrides[k]}"
         else:
-            values[k] = _expr(v, values, f"{file}:{_line(raw_vars, k)}: vars.{k}")
+            values[k] = _expr(v, values, where)
+        if choices is not None and values[k] not in choices:
+            from costcalc.num import is_symbolic
+
+            if not is_symbolic(values[k]):
+                shown = ", ".join(_show_value(c) for c in choices)
+                raise SpecError(f"{where}: {k}={_show_value(values[k])} is not one of {shown}")
 
     # -- input shape ----------------------------------------------------------------------------
     inp = doc["input"]
@@ -488,6 +509,12 @@ def _dim(value: Any, names: Mapping[str, Any], where: str, name: str, minimum: i
     if isinstance(v, bool) or not is_symbolic(v):
         raise SpecError(f"{where}: expected a number, got {_brief(value)}")
     return v
+
+
+def _show_value(v: Any) -> str:
+    if isinstance(v, Fraction):
+        return f"{float(v):g}"
+    return str(v)
 
 
 def _line(d: Any, key: str) -> int:
