@@ -62,7 +62,8 @@ def ratio_text(x: Any) -> str:
 
 
 def _title(r: Any) -> str:
-    vars_ = ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items())
+    """Column header: the network's name, then one variable per line (keeps columns narrow)."""
+    vars_ = "\n".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items())
     return r.spec.name + (f"\n[dim]{vars_}[/]" if vars_ else "")
 
 
@@ -98,27 +99,31 @@ def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
     first = cmp.results[0]
     totals = Table(title=f"[bold]totals[/] (ratio: × {first.spec.name})", title_justify="left",
                    caption=CONVENTION, caption_justify="left")
-    totals.add_column("", no_wrap=True)
-    for i, r in enumerate(cmp.results):
-        totals.add_column(_title(r), justify="right", no_wrap=True)
-        if i:
-            totals.add_column("×", justify="right", style="cyan", no_wrap=True)
     ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
+    body = []
     for q, label in _rows(view):
-        cells = []
+        cells = [label]
         for i, r in enumerate(cmp.results):
             cells.append(pretty(quantity(r.totals, q, view.dtype_bytes), True))
             if i:
                 cells.append(ratio_text(ratios[i][q]))
-        totals.add_row(label, *cells)
+        body.append(cells)
+    widths = [max(len(row[j]) for row in body) for j in range(len(body[0]))]
+    totals.add_column("", min_width=widths[0])
+    j = 1
+    for i, r in enumerate(cmp.results):
+        totals.add_column(_title(r), justify="right", min_width=widths[j])
+        j += 1
+        if i:
+            totals.add_column("×", justify="right", style="cyan", min_width=widths[j])
+            j += 1
+    for cells in body:
+        totals.add_row(*cells)
     out = [totals]
     cats = cmp.categories()
     for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
         t = Table(title=f"[bold]{label} by layer type[/]", title_justify="left")
-        t.add_column("type", no_wrap=True)
-        for r in cmp.results:
-            t.add_column(_title(r), justify="right", no_wrap=True)
-            t.add_column("%", justify="right", style="dim", no_wrap=True)
+        body = []
         for cat in cats:
             if all(get(r.by_type[cat]) == 0 for r in cmp.results if cat in r.by_type):
                 continue  # e.g. relu has no MACs and no params: it lives in the other-ops columns
@@ -130,6 +135,13 @@ def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
                 else:
                     s = share(get(c), get(r.totals))
                     cells += [pretty(get(c)), "—" if s is None else f"{100 * s:.1f}%"]
+            body.append(cells)
+        widths = [max([len(row[j]) for row in body] + [1]) for j in range(1 + 2 * len(cmp.results))]
+        t.add_column("type", min_width=widths[0])
+        for i, r in enumerate(cmp.results):
+            t.add_column(_title(r), justify="right", min_width=widths[1 + 2 * i])
+            t.add_column("%", justify="right", style="dim", min_width=widths[2 + 2 * i])
+        for cells in body:
             t.add_row(*cells)
         out.append(t)
     return out
