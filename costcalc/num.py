@@ -121,7 +121,7 @@ def to_json(x: Any) -> Any:
 # Human-readable formulas: H·W·N·K²·M in the seed's order, not sympy's alphabetical H*K**2*M*N*W.
 
 #: Order in which symbols appear in a product, following the seed article (H·W·N·K²·M/G).
-SYMBOL_ORDER = ["H", "W", "N", "K", "M", "G", "T", "B", "S", "P", "D"]
+SYMBOL_ORDER = ["H", "h", "W", "w", "N", "K", "M", "G", "T", "B", "S", "P", "D"]
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
@@ -158,7 +158,8 @@ def _pretty(e: Any) -> str:
     if e.is_Rational:
         return f"{e.p}/{e.q}"
     if e.is_Add:
-        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), -_degree(t), _term_key(t)))
+        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), -_degree(t), _degree(1 / t),
+                                              _term_key(t)))
         out = _pretty(terms[0])
         for t in terms[1:]:
             s = _pretty(t)
@@ -178,8 +179,11 @@ def _pretty(e: Any) -> str:
 
 
 def _degree(t: Any) -> int:
+    """Degree of a term in its numerator symbols. Sums list terms with more numerator factors
+    first, then fewer denominator factors: ``2·c/g + 9``, ``1/M + 1/K²``."""
     try:
-        return int(sum(t.as_powers_dict().get(s, 0) for s in t.free_symbols if True))
+        powers = t.as_powers_dict()
+        return int(sum(max(powers.get(s, 0), 0) for s in t.free_symbols))
     except Exception:  # noqa: BLE001 - ordering only, never affects a number
         return 0
 
