@@ -34,9 +34,10 @@ from costcalc.torch_build import to_torch, verify_layer  # noqa: E402
 EXAMPLES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "examples", "*.yaml")))
 
 
-def torch_count(module: nn.Module, *shapes: Shape) -> tuple[int, int, tuple[int, ...]]:
+def torch_count(module: nn.Module, *shapes: Shape, device: str = "cpu") -> tuple[int, int, tuple[int, ...]]:
     """(flops, params, output shape NCHW) of one forward pass on zeros: PyTorch's numbers only."""
-    xs = [torch.zeros(1, s.c, s.h, s.w) for s in shapes]
+    module = module.to(device)
+    xs = [torch.zeros(1, s.c, s.h, s.w, device=device) for s in shapes]
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         y = module.eval()(*xs)
@@ -306,8 +307,8 @@ def test_traced_shapes_equal_plain_shapes() -> None:
 def test_wrong_count_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     real = torch_build.torch_counts
 
-    def off_by_one(model, *inputs):  # PyTorch "says" one more multiply-add for conv2
-        run = real(model, *inputs)
+    def off_by_one(model, *inputs, **kw):  # PyTorch "says" one more multiply-add for conv2
+        run = real(model, *inputs, **kw)
         counts = dict(run.counts)
         c = counts["bottleneck.conv2"]
         counts["bottleneck.conv2"] = dataclasses.replace(c, flops=c.flops + 2, params=c.params + 1)
@@ -386,11 +387,13 @@ def test_example_network_agrees_with_pytorch(path: str) -> None:
     from costcalc.spec import load_spec
 
     spec = load_spec(path)
-    v = torch_build.verify_network(spec)
+    v = torch_build.verify_network(spec)  # on the meta device: shapes only, the same operators
     assert v.ok, [f"{c.path}: {c.problems}" for c in v.mismatches] + v.total_problems
     # the totals straight from PyTorch
     result = evaluate_network(spec)
-    flops, params, y = torch_count(to_torch(spec), spec.input)
+    with torch.device("meta"):
+        model = to_torch(spec)
+    flops, params, y = torch_count(model, spec.input, device="meta")
     assert 2 * result.totals.macs == flops
     assert result.totals.params == params
     out = result.out_shape
@@ -405,3 +408,19 @@ def test_cli_network_with_override() -> None:
     assert r.exit_code == 0, r.output + r.stderr
     doc = json.loads(r.output)
     assert doc["ok"] and doc["total"]["torch_flops"] == 2 * doc["total"]["macs"]
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no examples/*.yaml yet")
+def test_real_forward_pass_counts_like_meta() -> None:
+    """One example on the CPU, a real forward pass on zeros: the same counts as on the meta device."""
+    from costcalc.spec import load_spec
+
+    path = next((p for p in EXAMPLES if "shufflenet_v2" in p), EXAMPLES[0])
+    spec = load_spec(path)
+    cpu = torch_build.verify_network(spec, device="cpu")
+    meta = torch_build.verify_network(spec, device="meta")
+    assert cpu.ok and meta.ok
+    assert (cpu.torch_flops, cpu.torch_params, cpu.torch_out_shape) == \
+        (meta.torch_flops, meta.torch_params, meta.torch_out_shape)
+    assert [(c.torch_macs, c.torch_params, c.torch_out_shape) for c in cpu.checks] == \
+        [(c.torch_macs, c.torch_params, c.torch_out_shape) for c in meta.checks]

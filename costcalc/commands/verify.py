@@ -56,9 +56,12 @@ def _torch_build() -> Any:
 @click.option("--depth", type=click.IntRange(0), default=None,
               help="Show rows down to this nesting depth (default: every row for --type, the top level "
                    "for a spec). Every row is checked; a row that disagrees is always shown.")
+@click.option("--device", type=click.Choice(("meta", "cpu")), default="meta", show_default=True,
+              help="meta: PyTorch runs the same operators on shapes only (fast, same counts); "
+                   "cpu: a real forward pass on a zero tensor.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
 def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, params: tuple[str, ...],
-           bias: bool | None, depth: int | None, fmt: str, **dims: Any) -> None:
+           bias: bool | None, depth: int | None, device: str, fmt: str, **dims: Any) -> None:
     """Check costcalc's counts against PyTorch: MACs = FlopCounterMode / 2, params = sum(p.numel()),
     output shapes, layer by layer and in total. Exit status 1 on any disagreement.
 
@@ -83,11 +86,11 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
         net = load_spec(spec, overrides)
         if net.symbolic:
             raise UsageError(f"{spec}: verify needs numbers, but a variable is a symbol; set it with --set")
-        v = tb.verify_network(net)
+        v = tb.verify_network(net, device=device)
         v.notes.extend(_network_notes(net))
         default_depth = min((nl.depth for nl in net.layers), default=0)
     else:
-        v = _verify_type(tb, type_name, given, params, bias)  # type: ignore[arg-type]
+        v = _verify_type(tb, type_name, given, params, bias, device)  # type: ignore[arg-type]
         default_depth = None
     shown_depth = depth if depth is not None else default_depth
     if fmt == "json":
@@ -103,7 +106,7 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
 
 
 def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[str, ...],
-                 bias: bool | None) -> Any:
+                 bias: bool | None, device: str) -> Any:
     from costcalc.cost import Shape
     from costcalc.layers import DimError, get_type
 
@@ -125,7 +128,7 @@ def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[s
     try:
         layer = lt.make(**fields)
         inputs = layer.standalone_inputs(Shape(h, w, n), m_extra)
-        return tb.verify_layer(layer, *inputs, path=lt.name)
+        return tb.verify_layer(layer, *inputs, path=lt.name, device=device)
     except DimError as e:
         raise UsageError(f"{type_name}: {e}") from None
 
@@ -188,6 +191,9 @@ def render_table(v: Any, depth: int | None) -> None:
     else:
         bad = len(v.mismatches) + (1 if v.total_problems else 0)
         console.print(f"[bold red]✗ {bad} disagreement(s) with PyTorch[/] (see the rows marked ✗).")
+    if v.device == "meta":
+        console.print("[dim]Note: PyTorch ran on its meta device (the same operators and counts, shapes only); "
+                      "--device cpu runs a real forward pass on a zero tensor.[/]")
     for note in v.notes:
         console.print(f"[dim]Note: {note}[/]")
 
@@ -199,6 +205,7 @@ def verification_json(v: Any) -> dict[str, Any]:
     return {
         "name": v.name,
         "ok": v.ok,
+        "device": v.device,
         "rows": [
             {
                 "path": c.path, "type": c.type, "depth": c.depth, "leaf": c.leaf,
