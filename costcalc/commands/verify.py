@@ -159,26 +159,25 @@ def _n(v: Any) -> str:
 def render_table(v: Any, depth: int | None) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{v.name}: costcalc vs PyTorch (FlopCounterMode, sum(p.numel()))")
-    for col, just in (("layer", "left"), ("type", "left"), ("MACs costcalc", "right"), ("MACs PyTorch", "right"),
-                      ("params costcalc", "right"), ("params PyTorch", "right"), ("weights", "right"),
-                      ("output", "left"), ("verdict", "left")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t = Table(title=f"{v.name}: costcalc vs PyTorch (MACs = FlopCounterMode / 2, params = sum(p.numel()))")
+    for col, just in (("layer", "left"), ("type", "left"), ("MACs", "right"), ("PyTorch MACs", "right"),
+                      ("params", "right"), ("PyTorch params", "right"), ("weights", "right"),
+                      ("output", "left"), ("", "left")):
+        # numbers and shapes are never cut; names wrap instead
+        whole = col.endswith(("MACs", "params", "weights", "output")) or not col
+        t.add_column(col, justify=just, no_wrap=whole, overflow="fold")  # type: ignore[arg-type]
     hidden = 0
     for c in v.checks:
         if depth is not None and c.depth > depth and c.ok:
             hidden += 1
             continue
-        verdict = "[green]✓[/]" if c.ok else "[bold red]✗ " + "; ".join(c.problems) + "[/]"
         label = "  " * c.depth + c.path.rsplit(".", 1)[-1] if c.depth else c.path
         t.add_row(label, c.type, _n(c.macs), _n(c.torch_macs), _n(c.params), _n(c.torch_params), _n(c.weights),
-                  _shape(c.out_shape), verdict, style=None if c.leaf else "bold")
-    total_ok = not v.total_problems
+                  _shape(c.out_shape), "[green]✓[/]" if c.ok else "[bold red]✗[/]", style=None if c.leaf else "bold")
     weights = sum(c.weights for c in v.checks if c.leaf)
     t.add_section()
     t.add_row("total", "", _n(v.total.macs), _n(v.torch_macs), _n(v.total.params), _n(v.torch_params), _n(weights),
-              _shape(v.out_shape), "[green]✓[/]" if total_ok else "[bold red]✗ " + "; ".join(v.total_problems) + "[/]",
-              style="bold")
+              _shape(v.out_shape), "[bold red]✗[/]" if v.total_problems else "[green]✓[/]", style="bold")
     console = _console()
     console.print(t)
     n = len(v.checks)
@@ -190,7 +189,11 @@ def render_table(v: Any, depth: int | None) -> None:
                       f"{v.total.params:,} params, output {_shape(v.out_shape)}.")
     else:
         bad = len(v.mismatches) + (1 if v.total_problems else 0)
-        console.print(f"[bold red]✗ {bad} disagreement(s) with PyTorch[/] (see the rows marked ✗).")
+        console.print(f"[bold red]✗ {bad} disagreement(s) with PyTorch:[/]")
+        for c in v.mismatches:
+            console.print(f"  [red]✗[/] {c.path} ({c.type}): {'; '.join(c.problems)}")
+        for p in v.total_problems:
+            console.print(f"  [red]✗[/] {p}")
     if v.device == "meta":
         console.print("[dim]Note: PyTorch ran on its meta device (the same operators and counts, shapes only); "
                       "--device cpu runs a real forward pass on a zero tensor.[/]")
