@@ -424,3 +424,42 @@ def test_real_forward_pass_counts_like_meta() -> None:
         (meta.torch_flops, meta.torch_params, meta.torch_out_shape)
     assert [(c.torch_macs, c.torch_params, c.torch_out_shape) for c in cpu.checks] == \
         [(c.torch_macs, c.torch_params, c.torch_out_shape) for c in meta.checks]
+
+
+MERGES = """
+name: merges
+vars: {c: 16}
+input: [20, 20, 8]
+layers:
+  - {type: conv, name: stem, M: c, bn: true, act: relu}
+  - {type: conv, M: c, S: 1}
+  - {type: add, from: stem}
+  - {type: concat, from: [input, stem]}
+  - {type: channel_shuffle, G: 4}
+  - {type: conv, M: 24, K: 3, S: 2, G: 4, bias: true}
+  - {type: avgpool, K: 2}
+  - {type: fc, M: 10}
+"""
+
+
+def test_network_with_merges_from_earlier_layers(tmp_path) -> None:
+    """``from:`` sources: the extra inputs of add/concat come from the named earlier layers."""
+    from costcalc.spec import load_spec
+
+    path = tmp_path / "merges.yaml"
+    path.write_text(MERGES)
+    spec = load_spec(str(path))
+    v = torch_build.verify_network(spec, device="cpu")
+    assert v.ok, [f"{c.path}: {c.problems}" for c in v.mismatches] + v.total_problems
+    concat = next(c for c in v.checks if c.type == "concat")
+    assert concat.torch_out_shape == Shape(20, 20, 16 + 8 + 16)
+    # conv M=24 G=4 on 40 channels, 10×10 out: 10·10·24·9·40/4 MACs
+    assert v.torch_macs == 20 * 20 * 16 * 9 * 8 + 20 * 20 * 16 * 9 * 16 + 10 * 10 * 24 * 9 * 10 + 5 * 5 * 24 * 10
+
+
+def test_cli_symbolic_spec_is_refused(tmp_path) -> None:
+    path = tmp_path / "merges.yaml"
+    path.write_text(MERGES)
+    r = CliRunner().invoke(main, ["verify", str(path), "--set", "c=width"])
+    assert r.exit_code == 2
+    assert "verify needs numbers" in r.stderr
