@@ -366,7 +366,7 @@ def test_plot_height_grows_with_layers(mpl, tmp_path: Path) -> None:
     assert run("plot", RESNET152, "-o", str(big), "--dpi", "50").exit_code == 0
     (ws, hs), (wb, hb) = _png_size(small), _png_size(big)
     assert ws == wb == 600
-    # 55 top-level rows against 16: the figure grows so the layer names do not overlap
+    # 54 top-level rows against 16: the figure grows so the layer names do not overlap
     assert hb > 1.6 * hs
 
 
@@ -421,3 +421,12 @@ def test_plot_without_matplotlib_is_one_line(monkeypatch, tmp_path: Path) -> Non
     r = run("plot", MOBILENET, "-o", str(tmp_path / "x.png"))
     assert r.exit_code == 1
     assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install 'costcalc[plot]'"
+
+
+def test_plot_files_are_reproducible(mpl, tmp_path: Path) -> None:
+    """No timestamps or random ids: the same input gives byte-identical files."""
+    for suffix in (".svg", ".pdf", ".png"):
+        a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+        for out in (a, b):
+            assert run("plot", MOBILENET, "-o", str(out), "--dpi", "50").exit_code == 0
+        assert a.read_bytes() == b.read_bytes(), suffix

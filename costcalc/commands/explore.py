@@ -154,7 +154,9 @@ def plot(specs: tuple[str, ...], output: str, mode: str | None, sets: tuple[str,
     from costcalc.network import evaluate_network
     from costcalc.spec import load_spec
 
+    from costcalc.explore import split_values
+
     for item in sets:
-        if "," in item.split("=", 1)[-1] and "(" not in item:
+        if "=" in item and len(split_values(item.split("=", 1)[1], f"--set {item}")) > 1:
             raise UsageError(f"--set {item}: several values need --sweep")
     plots.plot_network(evaluate_network(load_spec(specs[0], parse_sets(sets))), output, view, dpi)

@@ -45,6 +45,7 @@ def require_matplotlib() -> Any:
     except ImportError:
         raise CostcalcError(NEEDS_MATPLOTLIB) from None
     matplotlib.use("Agg", force=True)
+    matplotlib.rcParams["svg.hashsalt"] = "costcalc"  # stable SVG ids: the same input gives the same file
     import matplotlib.pyplot as plt
 
     return plt
@@ -297,9 +298,13 @@ def plot_compare(cmp: Compared, path: str, view: View = View(), dpi: int = 110) 
 
     plt = require_matplotlib()
     results = cmp.results
-    names = [f"{r.spec.name}\n" + ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items())
-             for r in results]
-    names = [n.rstrip("\n") for n in names]
+    import textwrap
+
+    short = [r.spec.name for r in results]
+    if len(set(short)) < len(short):  # the same network twice: tell them apart by position
+        short = [f"{i + 1}. {n}" for i, n in enumerate(short)]
+    names = [n + ("\n" + textwrap.fill(", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items()),
+                                       26) if r.spec.vars else "") for n, r in zip(short, results)]
     for r in results:
         _numeric(view.ops(r.totals), f"{view.ops_label} of {r.spec.name}")
         _numeric(view.par(r.totals), f"{view.par_label} of {r.spec.name}")
@@ -346,7 +351,7 @@ def plot_compare(cmp: Compared, path: str, view: View = View(), dpi: int = 110) 
             rel = ratio(_numeric(get(r.totals), q), _numeric(get(results[0].totals), q))
             vals.append(float(rel) if rel is not None else np.nan)
         bars = ax.bar(x - 0.4 + width * (i + 0.5), vals, width * 0.92, color=net_colors[i % len(net_colors)],
-                      label=names[i].replace("\n", " "))
+                      label=short[i])
         if n <= 4:
             ax.bar_label(bars, labels=[f"{v:.2f}" if v == v else "" for v in vals], fontsize=7, padding=2)
     ax.axhline(1.0, color="0.3", linewidth=0.8, linestyle="--")
