@@ -66,10 +66,14 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         click.echo(json.dumps(doc, indent=2))
     elif fmt in RENDERERS:
         click.echo(RENDERERS[fmt](result, view), nl=False)
-    elif by_type:
-        _console().print(by_type_table(result, view))
     else:
-        net_table(result, _console(), view)
+        from costcalc.render.boxtable import Output
+
+        out = Output(_console)  # plain text without importing rich when stdout is not a terminal
+        if by_type:
+            out.print(by_type_table(result, view))
+        else:
+            net_table(result, out, view)
 
 
 __all__ = ["net", "parse_sets", "view_options", "SpecError"]

@@ -15,6 +15,7 @@ from costcalc.cost import CONVENTION, COST_FIELDS, Cost
 from costcalc.engine import Row
 from costcalc.network import NetResult
 from costcalc.num import is_int, pretty, to_json
+from costcalc.render.boxtable import Grid
 from costcalc.render.layer import shape_json, shape_text
 
 
@@ -154,15 +155,15 @@ def _header(result: NetResult) -> str:
 
 
 def net_table(result: NetResult, console: Any, view: View = View()) -> None:
-    from rich.table import Table
-
+    """Print the layer table, the by-type table and the other-ops line on ``console`` (a rich
+    Console, or a :class:`~costcalc.render.boxtable.Output` that skips rich for plain output)."""
     totals = result.totals
     if result.spec.symbolic:
         from costcalc.network import symbolic_totals
 
         totals = symbolic_totals(result)
     total_ops = view.ops(totals)
-    t = Table(title=f"[bold]{_header(result)}[/]", title_justify="left", show_footer=True,
+    t = Grid(title=f"[bold]{_header(result)}[/]", title_justify="left", show_footer=True,
               caption=CONVENTION if view.params == "torch" else CONVENTION + " Params shown: weights only.",
               caption_justify="left")
     t.add_column("layer", footer="total")
@@ -188,11 +189,9 @@ def net_table(result: NetResult, console: Any, view: View = View()) -> None:
     console.print(other)
 
 
-def by_type_table(result: NetResult, view: View = View()) -> Any:
-    from rich.table import Table
-
+def by_type_table(result: NetResult, view: View = View()) -> Grid:
     totals = result.totals
-    t = Table(title="by layer type", title_justify="left")
+    t = Grid(title="by layer type", title_justify="left")
     for col, j in (("type", "left"), (view.ops_label, "right"), (f"% {view.ops_label}", "right"),
                    (view.par_label, "right"), (f"% {view.par_label}", "right")):
         t.add_column(col, justify=j)  # type: ignore[arg-type]
