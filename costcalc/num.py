@@ -107,6 +107,20 @@ def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
     return normalize(div(size + 2 * p - d * (k - 1) - 1, s) + 1)
 
 
+def var_json(x: Any) -> Any:
+    """JSON value for a spec variable: like :func:`to_json`, but a terminating decimal such as
+    ``alpha = 3/4`` is written as the number 0.75 that the user typed."""
+    x = normalize(x)
+    if isinstance(x, Fraction):
+        d = x.denominator
+        for p in (2, 5):
+            while d % p == 0:
+                d //= p
+        if d == 1:
+            return float(x)
+    return to_json(x)
+
+
 def to_json(x: Any) -> Any:
     """JSON value for a count: ints stay ints, everything else becomes sympy-syntax text."""
     x = normalize(x)

@@ -18,7 +18,7 @@ from typing import Any
 
 from costcalc.cost import CONVENTION
 from costcalc.explore import QUANTITIES, Compared, Sweep, quantity
-from costcalc.num import is_int, pretty, to_json
+from costcalc.num import is_int, pretty, to_json, var_json
 from costcalc.render.net import View, cost_json, share
 
 #: Row labels of the totals table (quantity → label); ops and params follow the View.
@@ -84,7 +84,7 @@ def compare_json(cmp: Compared, view: View = View()) -> dict[str, Any]:
         nets.append({
             "name": r.spec.name,
             "source": r.spec.source,
-            "vars": {k: to_json(v) for k, v in r.spec.vars.items()},
+            "vars": {k: var_json(v) for k, v in r.spec.vars.items()},
             "totals": cost_json(r.totals, view.dtype_bytes),
             "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in _by_type_sorted(r)},
             "ratio_to_first": {q: ratio_json(v) for q, v in cmp.ratios(i).items()},
@@ -154,7 +154,7 @@ def compare_csv(cmp: Compared, view: View = View()) -> str:
     for i, r in enumerate(cmp.results):
         c = cost_json(r.totals, view.dtype_bytes)
         ratios = cmp.ratios(i)
-        w.writerow([r.spec.name, r.spec.source, ";".join(f"{k}={to_json(v)}" for k, v in r.spec.vars.items()),
+        w.writerow([r.spec.name, r.spec.source, ";".join(f"{k}={var_json(v)}" for k, v in r.spec.vars.items()),
                     *(c[q] for q in QUANTITIES), *(ratio_json(ratios[q]) for q in QUANTITIES)])
     return out.getvalue()
 
@@ -231,7 +231,7 @@ def sweep_json(sw: Sweep, view: View = View()) -> dict[str, Any]:
         "fixed": sw.fixed,
         "convention": CONVENTION,
         "dtype_bytes": view.dtype_bytes,
-        "points": [{"vars": {k: to_json(v) for k, v in p.vars.items()}, "totals": cost_json(p.totals, view.dtype_bytes)}
+        "points": [{"vars": {k: var_json(v) for k, v in p.vars.items()}, "totals": cost_json(p.totals, view.dtype_bytes)}
                    for p in sw.points],
     }
 
@@ -243,7 +243,7 @@ def sweep_csv(sw: Sweep, view: View = View()) -> str:
     w.writerow([*names, *QUANTITIES])
     for p in sw.points:
         c = cost_json(p.totals, view.dtype_bytes)
-        w.writerow([*(to_json(p.vars[k]) for k in names), *(c[q] for q in QUANTITIES)])
+        w.writerow([*(var_json(p.vars[k]) for k in names), *(c[q] for q in QUANTITIES)])
     return out.getvalue()
 
 

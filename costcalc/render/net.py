@@ -14,7 +14,7 @@ from typing import Any, Callable
 from costcalc.cost import CONVENTION, COST_FIELDS, Cost
 from costcalc.engine import Row
 from costcalc.network import NetResult
-from costcalc.num import is_int, pretty, to_json
+from costcalc.num import is_int, pretty, to_json, var_json
 from costcalc.render.boxtable import Grid
 from costcalc.render.layer import shape_json, shape_text
 
@@ -78,7 +78,7 @@ def net_json(result: NetResult, view: View = View()) -> dict[str, Any]:
     return {
         "name": spec.name,
         "source": spec.source,
-        "vars": {k: to_json(v) for k, v in spec.vars.items()},
+        "vars": {k: var_json(v) for k, v in spec.vars.items()},
         "input": shape_json(spec.input),
         "output": shape_json(result.out_shape),
         "convention": CONVENTION,
