@@ -52,7 +52,7 @@ evaluated, and names that are unknown are reported even in branches that would n
 from __future__ import annotations
 
 import ast
-import difflib
+import functools
 import math
 import operator
 import re
@@ -298,6 +298,8 @@ _LITERAL_NAMES: dict[type, str] = {
 
 
 def _did_you_mean(word: str, candidates: list[str]) -> list[str]:
+    import difflib  # lazy: only error messages need it
+
     return difflib.get_close_matches(word, candidates, n=1)
 
 
@@ -518,6 +520,27 @@ def _parse(text: str) -> ast.Expression:
         _fail(f"malformed expression {_quote(text)}: {exc}", exc)
 
 
+_MISS = object()
+_CACHE_SIZE = 8192
+_RESULTS: dict[Any, Value] = {}
+_VALID: dict[Any, bool] = {}
+
+
+def _bounded_put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _parsed(source: str) -> tuple[ast.Expression, tuple[str, ...]]:
+    """The tree of ``source`` and the names it mentions (variables and functions), in order.
+    Syntax errors raise (and are not cached)."""
+    tree = _parse(source)
+    ids = tuple(dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)))
+    return tree, ids
+
+
 def evaluate(
     text: str | int | float | Fraction,
     names: Mapping[str, object],
@@ -540,11 +563,31 @@ def evaluate(
     source = text.strip()
     if not source:
         _fail("empty expression")
-    allowed = {**FUNCTIONS, **(functions or {})}
-    tree = _parse(source)
-    _validate(tree, source, names, allowed)
+    allowed = FUNCTIONS if functions is None else {**FUNCTIONS, **functions}
+    tree, ids = _parsed(source)
+    # Specs repeat the same text many times (``repeat: 1000``, every layer's ``M: 64*alpha``): the
+    # value is a pure function of the text, the values of the names it uses and the limits, so it
+    # is cached (successes only: an error is recomputed, and raised, every time).
+    key: Any = None
+    if functions is None:
+        key = (source, tuple(LIMITS.values()),
+               tuple((n, type(names[n]), names[n]) if n in names else n for n in ids))
+        try:
+            hit = _RESULTS.get(key, _MISS)
+        except TypeError:  # an unhashable value among the names: no caching
+            key, hit = None, _MISS
+        if hit is not _MISS:
+            return hit
+    vkey = (source, LIMITS["max_nodes"], tuple((n in names, n in allowed) for n in ids))
+    if functions is not None or vkey not in _VALID:
+        _validate(tree, source, names, allowed)
+        if functions is None:
+            _bounded_put(_VALID, vkey, True)
     try:
-        return _Evaluator(source, names, allowed).eval(source, previously_parsed=tree.body)
+        value = _Evaluator(source, names, allowed).eval(source, previously_parsed=tree.body)
+        if key is not None:
+            _bounded_put(_RESULTS, key, value)
+        return value
     except ExprError:
         raise
     except ZeroDivisionError as exc:
