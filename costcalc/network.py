@@ -9,7 +9,8 @@ from costcalc.cost import COST_FIELDS, Cost, Shape
 from costcalc.engine import Row, walk
 from costcalc.errors import SpecError
 from costcalc.layers.base import DimError
-from costcalc.spec import NetworkSpec
+from costcalc.num import is_int
+from costcalc.spec import MAX_LAYERS, NetworkSpec
 
 
 @dataclass
@@ -39,6 +40,7 @@ def evaluate_network(spec: NetworkSpec) -> NetResult:
     for g in spec.groups:
         group_at.setdefault(g.start, []).append((g.end, g))
     open_groups: list[tuple[int, Any, int]] = []  # (end index, group, row index)
+    leaves = 0
     for idx, nl in enumerate(spec.layers):
         while open_groups and open_groups[-1][0] <= idx:
             _close_group(rows, open_groups.pop())
@@ -46,11 +48,21 @@ def evaluate_network(spec: NetworkSpec) -> NetResult:
             open_groups.append((end, g, len(rows)))
             rows.append(None)  # type: ignore[arg-type]  # the group's subtotal, filled in on close
         inputs = (x,) + tuple(saved[s] for s in (nl.sources or ()))
+        before = len(rows)
         try:
             nl.layer.check(*inputs)
             x, cost, _ = walk(nl.layer, inputs, nl.path, nl.depth, rows)
         except DimError as e:
-            raise SpecError(f"{spec.source}:{nl.line}: layer {nl.path}: {e}") from None
+            raise SpecError(f"{spec.source}:{nl.where}: layer {nl.path}: {e}") from None
+        leaves += sum(1 for r in rows[before:] if r.leaf)
+        if leaves > MAX_LAYERS:
+            raise SpecError(f"{spec.source}:{nl.where}: layer {nl.path}: more than {MAX_LAYERS:,} layers "
+                            "after repeats and blocks expanded")
+        # Every layer's check() refuses what would make a size non-positive; this guards the
+        # contract (a wrong number must never be printed instead of an error).
+        if any(is_int(v) and v < 1 for v in x):
+            raise SpecError(f"{spec.source}:{nl.where}: layer {nl.path}: output shape {tuple(x)} has a "
+                            "size below 1 (stride or kernel too large for the input)")
         totals = totals + cost
         if nl.path in keep:
             saved[nl.path] = x

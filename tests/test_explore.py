@@ -216,10 +216,10 @@ def test_sweep_sets_single_values_are_fixed() -> None:
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--set", "beta=1,2"], 1, "has no variable 'beta'"),
+    (["--set", "beta=1,2"], 2, "has no variable 'beta'"),
     (["--set", "alpha=1,2", "--set", "alpha=3"], 2, "given twice"),
     (["--set", "alpha=1:2"], 2, "not a range"),
-    (["--set", "alpha"], 1, "expected NAME=VALUE"),
+    (["--set", "alpha"], 2, "expected NAME=VALUE"),
 ])
 def test_sweep_errors_are_one_line(args: list[str], code: int, message: str) -> None:
     r = run("sweep", MOBILENET, *args)
