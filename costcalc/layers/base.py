@@ -56,6 +56,13 @@ def opt(default: Any, doc: str = "", *, choices: tuple[Any, ...] | None = None, 
     return field(default=default, metadata={"doc": doc, "kind": kind, "choices": choices})
 
 
+@functools.lru_cache(maxsize=None)
+def _dim_fields(cls: type) -> tuple[tuple[str, int], ...]:
+    """(name, minimum) of the dimension fields of a layer class (computed once per class: a spec
+    with ``repeat: 100000`` builds that many layers)."""
+    return tuple((f.name, f.metadata["minimum"]) for f in fields(cls) if f.metadata.get("kind") == "dim")
+
+
 class Layer:
     """Base of all layer and block descriptors (frozen dataclasses)."""
 
@@ -65,17 +72,15 @@ class Layer:
     type_name: ClassVar[str] = "?"
 
     def __post_init__(self) -> None:
-        for f in fields(self):  # type: ignore[arg-type]
-            if f.metadata.get("kind") != "dim":
-                continue
-            v = getattr(self, f.name)
+        for name, minimum in _dim_fields(type(self)):
+            v = getattr(self, name)
             if v is None:
                 continue
             if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)):
-                raise DimError(f.name, v, "must be a positive integer" if f.metadata["minimum"] else
+                raise DimError(name, v, "must be a positive integer" if minimum else
                                "must be a non-negative integer")
-            if is_int(v) and v < f.metadata["minimum"]:
-                raise DimError(f.name, v, "must be a positive integer" if f.metadata["minimum"] else
+            if is_int(v) and v < minimum:
+                raise DimError(name, v, "must be a positive integer" if minimum else
                                "must be a non-negative integer")
 
     def check(self, *inputs: Shape) -> None:
@@ -165,9 +170,9 @@ class LayerType:
     #: accepts ``bn``/``act`` options that append BatchNorm and an activation
     post_ops: bool = False
 
-    @property
+    @functools.cached_property
     def params(self) -> tuple[str, ...]:
-        """Field names a user may set for this type."""
+        """Field names a user may set for this type (computed once: the registry is fixed)."""
         names = [f.name for f in fields(self.cls) if f.name not in self.fixed and f.name not in self.hidden]
         if self.post_ops:
             names += ["bn", "act"]
@@ -178,10 +183,11 @@ class LayerType:
             return {"doc": "follow with BatchNorm", "kind": "bool"}
         if name == "act":
             return {"doc": "follow with an activation (relu, relu6, hardswish)", "kind": "str"}
-        for f in fields(self.cls):
-            if f.name == name:
-                return f.metadata
-        raise KeyError(name)
+        return self._metadata[name]
+
+    @functools.cached_property
+    def _metadata(self) -> Mapping[str, Mapping[str, Any]]:
+        return {f.name: f.metadata for f in fields(self.cls)}
 
     def default(self, name: str) -> Any:
         for f in fields(self.cls):
