@@ -39,6 +39,36 @@ def walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int = 0,
     """
     if rows is None:
         rows = []
+    # Numeric networks repeat the same layer on the same shapes (``repeat: n``, a stage of equal
+    # blocks): evaluate each (layer, input shapes) once and replay its rows under the new path.
+    # Only for all-int shapes (the numeric path); rules are pure, so the replay is exact.
+    key = (layer, inputs)
+    if all(type(v) is int for s in inputs for v in s):
+        try:
+            hit = _EVALUATED.get(key)
+        except TypeError:  # an unhashable field value: evaluate as usual
+            hit, key = None, None
+        if hit is None and key is not None:
+            sub: list[Row] = []
+            out, cost, _ = _walk(layer, inputs, "", 0, sub)
+            hit = (out, cost, tuple((r.path, r.type, r.category, r.in_shape, r.out_shape, r.cost, r.depth, r.leaf)
+                                    for r in sub))
+            if len(_EVALUATED) >= 4096:
+                _EVALUATED.clear()
+            _EVALUATED[key] = hit
+        if hit is not None:
+            out, cost, template = hit
+            rows.extend(Row(path + p, t, c, i, o, k, depth + d, leaf) for p, t, c, i, o, k, d, leaf in template)
+            return out, cost, rows
+    return _walk(layer, inputs, path, depth, rows)
+
+
+#: (layer, input shapes) -> (output shape, cost, rows relative to the layer); see :func:`walk`
+_EVALUATED: dict[Any, tuple[Shape, Cost, tuple[Any, ...]]] = {}
+
+
+def _walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int,
+          rows: list[Row]) -> tuple[Shape, Cost, list[Row]]:
     if isinstance(layer, Block):
         at = len(rows)
         rows.append(None)  # type: ignore[arg-type]  # the subtotal, filled in below
