@@ -203,9 +203,11 @@ def parse_yaml(text: str, name: str = "<spec>") -> Any:
         problem = " ".join(str(e.problem or e.context or "malformed YAML").split())
         if problem.startswith("could not determine a constructor for the tag"):
             problem = f"unsupported YAML tag {problem.rsplit(' ', 1)[-1]}"
-        elif len(problem) > 200:
+        elif problem.startswith("but ") and e.context:
+            problem = f"{' '.join(str(e.context).split())} {problem}"
+        if len(problem) > 200:
             problem = problem[:197] + "..."
-        if "\t" in text and "tab" in problem:
+        if "\t" in text and ("tab" in problem or "'\\t'" in problem):
             problem += " (YAML does not allow tabs for indentation)"
         raise SpecError(f"{where}: malformed YAML: {problem}") from None
     except yaml.YAMLError as e:
@@ -436,7 +438,7 @@ def _items(ctx: _Ctx, items: list[Any], prefix: str, depth: int, firsts: tuple[M
                 raise SpecError(f"{ctx.at(item, 'type')}: layer {label}: {e}") from None
             if lt is None:
                 raise SpecError(f"{ctx.at(item, 'type')}: layer {label}: unknown layer type {_brief(kind)}")
-        repeat = _repeat(item, ctx)
+        repeat = _repeat(item, ctx, f"{'group' if lt is None else 'layer'} {label}")
         first = item.get("first")
         if first is not None:
             if not isinstance(first, dict):
@@ -478,10 +480,10 @@ def _items(ctx: _Ctx, items: list[Any], prefix: str, depth: int, firsts: tuple[M
                 raise SpecError(f"{where}: more than {MAX_LAYERS:,} layers after repeats")
 
 
-def _repeat(item: Mapping[str, Any], ctx: _Ctx) -> int:
+def _repeat(item: Mapping[str, Any], ctx: _Ctx, label: str) -> int:
     if "repeat" not in item:
         return 1
-    where = f"{ctx.at(item, 'repeat')}: repeat"
+    where = f"{ctx.at(item, 'repeat')}: {label}: repeat"
     v = _expr(item["repeat"], ctx.vars, where)
     if isinstance(v, bool) or not isinstance(v, int):
         raise SpecError(f"{where} must be a positive integer, got {_brief(item['repeat'])}")
@@ -587,6 +589,9 @@ def _field(lt: LayerType, name: str, value: Any, names: Mapping[str, Any], where
         return value
     if not isinstance(value, str):
         raise SpecError(f"{where}: {name} must be text, got {_brief(value)}")
+    if len(value) > MAX_NAME:
+        raise SpecError(f"{where}: {name}={_brief(value)} is not a valid value (longer than {MAX_NAME} "
+                        "characters)")
     choices = info.get("choices")
     if choices and value not in choices:
         raise SpecError(f"{where}: {name}={_brief(value)} is not one of {', '.join(map(str, choices))}"

@@ -1,0 +1,472 @@
+"""Bad input: every case in ``tests/bad_inputs/`` (plus command-line cases) gives its exact one-line
+message and exit status, and hostile input is refused quickly, in bounded memory, without running
+anything from it (issue 6).
+
+Exit statuses (README "Exit statuses"): 0 success, 1 analysis error (bad spec contents),
+2 usage error (bad options or arguments, including ``--set``), 3 internal error (a bug: never
+for any input here).
+
+The table below pairs each spec file with the message it must produce. Messages name the file,
+``line:column`` (where YAML gives one), the layer path and the value. To add a case: add a small
+file to ``tests/bad_inputs/`` and a row here (the test fails for a file without a row).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import costcalc.spec
+from costcalc.cli import main
+from costcalc.spec import MAX_FILE_BYTES
+
+BAD = Path(__file__).parent / "bad_inputs"
+PWNED = Path("/tmp/costcalc_pwned")  # named in the inject_*.yaml files
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Run ``costcalc ARGS``; return the exit status and everything printed (stdout and stderr)."""
+    result = CliRunner().invoke(main, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # an escaped exception is a bug: show it
+    return result.exit_code, result.output
+
+
+def one_line_error(output: str) -> str:
+    """The message of a one-line ``Error: ...`` output (asserting that it is one)."""
+    assert "Traceback" not in output
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: "), output
+    return lines[0][len("Error: "):]
+
+
+@pytest.fixture(autouse=True)
+def _in_corpus_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BAD)  # messages name files as given on the command line: "name.yaml"
+
+
+# ----------------------------------------------------------------------------------------------
+# The corpus: tests/bad_inputs/<case>.yaml -> (exit status, exact message after "Error: ")
+
+SPEC_CASES = [
+    ('add_channel_mismatch', 1, 'add_channel_mismatch.yaml:5:5: layer add1: input=(8, 8, 16) + (8, 8, 8): add needs equal shapes (channels differs)'),
+    ('add_spatial_mismatch', 1, 'add_spatial_mismatch.yaml:5:5: layer add1: input=(4, 4, 8) + (8, 8, 8): add needs equal shapes (H differs)'),
+    ('add_without_from', 1, "add_without_from.yaml:4:5: layer add1: add needs 'from: <earlier layer>' (or 'input') to merge with"),
+    ('bomb_billion_laughs', 1, 'bomb_billion_laughs.yaml:2:8: YAML aliases (*name) are not supported in specs'),
+    ('bomb_literal', 1, "bomb_literal.yaml:3:18: layer conv1: M: number too large in '1e100000000' (limit 256 bits)"),
+    ('bomb_power', 1, "bomb_power.yaml:3:18: layer conv1: M: exponent too large in '9**9**9' (limit 64)"),
+    ('bomb_power_repeat', 1, "bomb_power_repeat.yaml:3:18: layer layers[0]: repeat: exponent too large in '10**10**10' (limit 64)"),
+    ('bomb_repeat_product', 1, 'bomb_repeat_product.yaml:3:18: layer layers[0]: repeat 1,000,000,000 exceeds the limit 100,000'),
+    ('bomb_shift', 1, "bomb_shift.yaml:3:18: layer conv1: M: '1<<10**9' is not allowed: shift operator '<<'"),
+    ('bool_bias_number', 1, 'bool_bias_number.yaml:3:18: layer conv1: bias must be true or false, got 1'),
+    ('bool_bn_string', 1, "bool_bn_string.yaml:3:18: layer conv1: bn must be true or false, got 'yes please'"),
+    ('concat_spatial_mismatch', 1, 'concat_spatial_mismatch.yaml:5:5: layer concat1: input=(4, 4, 16) ++ (8, 8, 8): concat needs equal H'),
+    ('defaults_bad_bool', 1, 'defaults_bad_bool.yaml:2:12: layer conv1 (from defaults): bn must be true or false, got 1'),
+    ('defaults_list', 1, 'defaults_list.yaml:2:1: defaults must be a mapping of field: value, not a list'),
+    ('defaults_unknown', 1, "defaults_unknown.yaml:2:12: defaults.batchnorm: no layer type has a field 'batchnorm'"),
+    ('description_number', 1, 'description_number.yaml:1:1: description must be text, not a number'),
+    ('dim_bool', 1, 'dim_bool.yaml:3:18: layer conv1: M: expected a number or an expression, got True'),
+    ('dim_comparison', 1, "dim_comparison.yaml:3:18: layer conv1: M: expected a number, got '8 > 4'"),
+    ('dim_date', 1, 'dim_date.yaml:3:18: layer conv1: M: expected a number or an expression, got datetime.date(2024, 1, 1)'),
+    ('dim_fraction', 1, 'dim_fraction.yaml:3:18: layer conv1: M = 2.5 is not an integer (round it with int(), round() or make_divisible())'),
+    ('dim_fraction_expr', 1, "dim_fraction_expr.yaml:4:18: layer conv1: M = '10*alpha' = 7.5 is not an integer (round it with int(), round() or make_divisible())"),
+    ('dim_huge', 1, 'dim_huge.yaml:3:18: layer conv1: M = 100000000000000000000000 is too large (limit 2**62 - 1)'),
+    ('dim_huge_expr', 1, "dim_huge_expr.yaml:3:18: layer conv1: M = '2**62' = 4611686018427387904 is too large (limit 2**62 - 1)"),
+    ('dim_negative', 1, 'dim_negative.yaml:3:18: layer conv1: M = -8 must be a positive integer'),
+    ('dim_zero', 1, 'dim_zero.yaml:3:18: layer conv1: M = 0 must be a positive integer'),
+    ('empty', 1, "empty.yaml: empty spec (expected a mapping with 'input' and 'layers')"),
+    ('expr_division_by_zero', 1, "expr_division_by_zero.yaml:3:18: layer conv1: M: division by zero in '8 // 0'"),
+    ('expr_syntax', 1, "expr_syntax.yaml:3:18: layer conv1: M: malformed expression '(8 *': '(' was never closed"),
+    ('expr_unknown_function', 1, "expr_unknown_function.yaml:3:18: layer conv1: M: unknown function 'sqrt' in 'sqrt(64)' (allowed: abs, ceil, floor, int, make_divisible, max, min, round)"),
+    ('expr_unknown_var', 1, "expr_unknown_var.yaml:4:18: layer conv1: M: unknown name 'alpah' in 'int(32*alpah)' (did you mean 'alpha'?)"),
+    ('fc_without_M', 1, 'fc_without_M.yaml:3:5: layer fc1: M=missing: fc needs M (output features)'),
+    ('field_from_group_key', 1, "field_from_group_key.yaml:3:26: layers[0]: 'first' sets layer fields; 'type' cannot be set there"),
+    ('field_misspelled', 1, "field_misspelled.yaml:3:31: layer bottleneck1: unknown field 'stride_of' for bottleneck (did you mean 'stride_on'?); fields: M, B, K, S, stride_on"),
+    ('field_null', 1, 'field_null.yaml:3:18: layer conv1: K is null; give a value or leave the field out (default 3)'),
+    ('field_unknown', 1, "field_unknown.yaml:3:24: layer conv1: unknown field 'kernel' for conv; fields: M, K, S, P, D, G, bias, depthwise, bn, act"),
+    ('field_wrong_case', 1, "field_wrong_case.yaml:3:18: layer conv1: unknown field 'm' for conv (did you mean 'M'?); fields: M, K, S, P, D, G, bias, depthwise, bn, act"),
+    ('first_scalar', 1, "first_scalar.yaml:3:29: layers[0]: 'first' must be a mapping of fields, got 2"),
+    ('first_unknown_field', 1, "first_unknown_field.yaml:4:13: layer stage.relu1: unknown field 'S' for relu; fields: none"),
+    ('from_later_layer', 1, "from_later_layer.yaml:3:17: layer add1: from: no earlier layer 'b' (the only earlier output is 'input')"),
+    ('from_mapping', 1, "from_mapping.yaml:3:17: layer add1: 'from' must name an earlier layer or list earlier layers, got {'a': 1}"),
+    ('from_misspelled', 1, "from_misspelled.yaml:4:17: layer add1: from: no earlier layer 'stme' (did you mean 'stem'?)"),
+    ('from_on_conv', 1, "from_on_conv.yaml:3:18: layer conv1: 'from' applies to add and concat only, not conv"),
+    ('group_empty', 1, 'group_empty.yaml:3:19: group stage: layers must be a non-empty list, got []'),
+    ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first and layers (layer fields belong to its layers)"),
+    ('groups_not_dividing_input', 1, 'groups_not_dividing_input.yaml:3:5: layer conv1: G=4: groups must divide the input channels N=6'),
+    ('groups_not_dividing_output', 1, 'groups_not_dividing_output.yaml:3:5: layer conv1: G=4: groups must divide the output channels M=6'),
+    ('inject_attribute', 1, "inject_attribute.yaml:3:18: layer conv1: M: '(8).__class__.__bases__' is not allowed: attribute access"),
+    ('inject_comprehension', 1, "inject_comprehension.yaml:3:18: layer conv1: M: 'sum(x for x in (1, 2))' is not allowed: comprehension"),
+    ('inject_dunder', 1, "inject_dunder.yaml:1:8: vars.a: '__builtins__' is not allowed: dunder name '__builtins__'"),
+    ('inject_import', 1, "inject_import.yaml:3:18: layer conv1: M: '__import__('os').system('touch /tmp/costcalc_pwned')' is not allowed: attribute access"),
+    ('inject_lambda', 1, "inject_lambda.yaml:3:18: layer conv1: M: '(lambda: 8)()' is not allowed: lambda"),
+    ('inject_repeat', 1, "inject_repeat.yaml:3:18: layer layers[0]: repeat: '__import__('os').system('touch /tmp/costcalc_pwned')' is not allowed: attribute access"),
+    ('input_negative', 1, 'input_negative.yaml:1:1: input[1] = -8 must be a positive integer'),
+    ('input_scalar', 1, 'input_scalar.yaml:1:1: input must be a list [H, W, C], got 224'),
+    ('input_string', 1, "input_string.yaml:1:1: input[2]: unknown name 'three' in 'three' (no names are defined)"),
+    ('input_two', 1, 'input_two.yaml:1:1: input must be a list [H, W, C], got [8, 8]'),
+    ('item_no_type', 1, "item_no_type.yaml:3:5: layers[0] has no 'type' (a layer) and no 'layers' (a group)"),
+    ('item_string', 1, "item_string.yaml:3:3: layers[0] must be a mapping like {type: conv, M: 64}, got 'conv'"),
+    ('item_type_and_layers', 1, "item_type_and_layers.yaml:3:5: layers[0] has both 'type' (a layer) and 'layers' (a group); an item is one or the other"),
+    ('kernel_too_large', 1, 'kernel_too_large.yaml:3:5: layer conv1: K=7: kernel (span 7) is larger than the padded input H=4+2·0'),
+    ('layers_empty', 1, 'layers_empty.yaml:2:1: layers must be a non-empty list, got []'),
+    ('layers_mapping', 1, "layers_mapping.yaml:2:1: layers must be a non-empty list, got {'type': 'conv'}"),
+    ('missing_input', 1, "missing_input.yaml:1:1: missing top-level key 'input'"),
+    ('missing_layers', 1, "missing_layers.yaml:1:1: missing top-level key 'layers'"),
+    ('name_bool', 1, 'name_bool.yaml:3:18: name must be a word without dots, got True'),
+    ('name_dotted', 1, "name_dotted.yaml:3:18: name must be a word without dots, got 'a.b'"),
+    ('name_duplicate', 1, "name_duplicate.yaml:5:18: duplicate layer name 'c' in layers"),
+    ('name_list', 1, 'name_list.yaml:1:1: name must be text, not a list'),
+    ('non_utf8', 1, 'non_utf8.yaml:1:10: not valid UTF-8 (byte 0xe9 at offset 9)'),
+    ('only_comment', 1, "only_comment.yaml: empty spec (expected a mapping with 'input' and 'layers')"),
+    ('padding_negative', 1, 'padding_negative.yaml:3:18: layer conv1: P = -1 must be a non-negative integer'),
+    ('pool_too_large', 1, 'pool_too_large.yaml:3:5: layer maxpool1: K=5: window is larger than the padded input H=4+2·0'),
+    ('repeat_bool', 1, 'repeat_bool.yaml:3:18: layer layers[0]: repeat: expected a number or an expression, got True'),
+    ('repeat_fraction', 1, 'repeat_fraction.yaml:3:18: layer layers[0]: repeat must be a positive integer, got 2.5'),
+    ('repeat_huge', 1, 'repeat_huge.yaml:3:18: layer layers[0]: repeat 1,000,000,000 exceeds the limit 100,000'),
+    ('repeat_list', 1, 'repeat_list.yaml:3:18: layer layers[0]: repeat: expected a number or an expression, got [2]'),
+    ('repeat_negative', 1, 'repeat_negative.yaml:3:18: layer layers[0]: repeat must be a positive integer, got -3'),
+    ('repeat_nested_too_many', 1, 'repeat_nested_too_many.yaml:6:9: more than 100,000 layers after repeats'),
+    ('repeat_string', 1, "repeat_string.yaml:3:18: layer layers[0]: repeat: unknown name 'many' in 'many' (no names are defined)"),
+    ('repeat_zero', 1, 'repeat_zero.yaml:3:18: layer layers[0]: repeat must be a positive integer, got 0'),
+    ('shuffle_without_G', 1, 'shuffle_without_G.yaml:3:5: layer channel_shuffle1: G=missing: channel_shuffle needs G (groups)'),
+    ('str_act_number', 1, 'str_act_number.yaml:3:18: layer conv1: act must be text, got 6'),
+    ('str_act_unknown', 1, "str_act_unknown.yaml:3:18: layer conv1: act=rleu: unknown activation (did you mean 'relu', 'relu6'?); known: relu, relu6, hardsigmoid, hardswish"),
+    ('str_stride_on_choice', 1, "str_stride_on_choice.yaml:3:31: layer bottleneck1: stride_on='5x5' is not one of 1x1, 3x3"),
+    ('str_stride_on_number', 1, 'str_stride_on_number.yaml:3:31: layer bottleneck1: stride_on must be text, got 3'),
+    ('stride_collapse', 1, 'stride_collapse.yaml:3:5: layer conv2: K=3: kernel (span 3) is larger than the padded input H=1+2·0'),
+    ('stride_collapse_pool', 1, 'stride_collapse_pool.yaml:3:5: layer maxpool3: K=2: window is larger than the padded input H=1+2·0'),
+    ('top_list', 1, "top_list.yaml:1:1: the top level must be a mapping with 'input' and 'layers', not a list"),
+    ('top_scalar', 1, "top_scalar.yaml:1: the top level must be a mapping with 'input' and 'layers', not a string"),
+    ('type_number', 1, 'type_number.yaml:3:6: layer layers[0]: type must be a name, got 3'),
+    ('type_unknown', 1, "type_unknown.yaml:3:6: layer layers[0]: unknown layer type 'cnov' (did you mean 'conv'?)"),
+    ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (did you mean 'batchnorm'?)"),
+    ('unknown_top_key', 1, "unknown_top_key.yaml:2:1: unknown top-level key 'layer' (did you mean 'layers'?); known: name, description, vars, input, defaults, layers"),
+    ('vars_bad_name', 1, "vars_bad_name.yaml:1:8: vars: '__class__' is not a usable variable name"),
+    ('vars_choice_key', 1, "vars_choice_key.yaml:1:24: vars.g: unknown key 'choice' (did you mean 'choices'?); known: default, choices"),
+    ('vars_choice_missing', 1, 'vars_choice_missing.yaml:1:12: vars.g: g=5 is not one of 1, 2, 4'),
+    ('vars_i', 1, "vars_i.yaml:1:8: vars: 'i' is not a usable variable name ('i' is the repeat index)"),
+    ('vars_list', 1, 'vars_list.yaml:1:1: vars must be a mapping of names to values, not a list'),
+    ('vars_value_list', 1, 'vars_value_list.yaml:1:8: vars.alpha: expected a number or an expression, got [1]'),
+    ('yaml_alias', 1, 'yaml_alias.yaml:2:9: YAML aliases (*name) are not supported in specs'),
+    ('yaml_duplicate_key', 1, "yaml_duplicate_key.yaml:2:1: duplicate key 'input'"),
+    ('yaml_merge_key', 1, 'yaml_merge_key.yaml:3:18: YAML merge keys (<<) are not supported in specs'),
+    ('yaml_nonstring_key', 1, 'yaml_nonstring_key.yaml:3:18: mapping keys must be names, got 3'),
+    ('yaml_python_tag', 1, "yaml_python_tag.yaml:3:12: malformed YAML: unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os.system'"),
+    ('yaml_tab', 1, "yaml_tab.yaml:3:1: malformed YAML: found character '\\t' that cannot start any token (YAML does not allow tabs for indentation)"),
+    ('yaml_two_documents', 1, 'yaml_two_documents.yaml:4:1: malformed YAML: expected a single document in the stream but found another document'),
+    ('yaml_unclosed_brace', 1, "yaml_unclosed_brace.yaml:4:1: malformed YAML: expected ',' or '}', but got '<stream end>'"),
+    ('yaml_unclosed_bracket', 1, "yaml_unclosed_bracket.yaml:2:7: malformed YAML: expected ',' or ']', but got ':'"),
+]
+
+
+@pytest.mark.parametrize("case, code, message", SPEC_CASES, ids=[c[0] for c in SPEC_CASES])
+def test_spec_case(case: str, code: int, message: str) -> None:
+    status, output = run("net", f"{case}.yaml")
+    assert one_line_error(output) == message
+    assert status == code
+
+
+def test_every_corpus_file_has_a_row() -> None:
+    files = {p.stem for p in BAD.glob("*.yaml")} - {"ok"}
+    assert files == {c[0] for c in SPEC_CASES}
+
+
+def test_messages_name_file_line_and_column() -> None:
+    for case, _, message in SPEC_CASES:
+        assert message.startswith(f"{case}.yaml:"), message
+        if case not in ("empty", "only_comment", "top_scalar"):
+            line_col = message.split(":")[1:3]
+            assert all(part.isdigit() for part in line_col), message
+
+
+def test_the_valid_spec_next_to_the_corpus_runs() -> None:
+    status, output = run("net", "ok.yaml", "--format", "json")
+    assert status == 0
+    assert json.loads(output)["totals"]["macs"] == 8 * 8 * 4 * 3 * 3 * 8  # H·W·N·K²·M
+
+
+# ----------------------------------------------------------------------------------------------
+# Command-line cases: options and files that are wrong before any spec is read
+
+CLI_CASES = [
+    (("net", "ok.yaml", "--set", "beta=1"), 2,
+     "option --set beta: ok.yaml has no variable 'beta' (variables: alpha, resolution)"),
+    (("net", "ok.yaml", "--set", "alpah=1"), 2,
+     "option --set alpah: ok.yaml has no variable 'alpah' (did you mean 'alpha'?) (variables: alpha, resolution)"),
+    (("net", "ok.yaml", "--set", "alpha"), 2, "option --set 'alpha': expected NAME=VALUE"),
+    (("net", "ok.yaml", "--set", "=1"), 2, "option --set: '=1': '' is not a variable name"),
+    (("net", "ok.yaml", "--set", "alpha="), 2, "option --set alpha=: empty expression"),
+    (("net", "ok.yaml", "--set", "alpha=__import__('os')"), 2,
+     "option --set alpha=__import__('os'): '__import__('os')' is not allowed: dunder name '__import__'"),
+    (("net", "ok.yaml", "--set", "alpha=(1).real"), 2,
+     "option --set alpha=(1).real: '(1).real' is not allowed: attribute access"),
+    (("net", "ok.yaml", "--set", "alpha=9**9**9"), 2,
+     "option --set alpha=9**9**9: exponent too large in '9**9**9' (limit 64)"),
+    (("net", "ok.yaml", "--set", "alpha=1e999"), 2,
+     "option --set alpha=1e999: number too large in '1e999' (limit 256 bits)"),
+    (("net", "ok.yaml", "--set", "resolution=" + "R" * 40), 2,
+     f"option --set resolution={'R' * 40}: symbol names are at most 32 characters"),
+    # --set values that are fine as options but make the spec invalid: analysis errors
+    (("net", "ok.yaml", "--set", "resolution=0"), 1,
+     "ok.yaml:3:1: input[0] = 'resolution' = 0 must be a positive integer"),
+    (("net", "ok.yaml", "--set", "alpha=0.1"), 1,
+     "ok.yaml:5:18: layer conv1: M = 'int(8*alpha)' = 0 must be a positive integer"),
+    # files
+    (("net", "missing.yaml"), 1, "missing.yaml: no such file"),
+    (("net", "."), 1, ".: is a directory, not a spec file"),
+    (("net", "/dev/null"), 1, "/dev/null: not a regular file"),
+    # costcalc layer: every error is a usage error
+    (("layer", "--type", "cnov"), 2, "unknown layer type 'cnov' (did you mean 'conv'?)"),
+    (("layer", "--type", "conv", "-H", "0"), 2, "option -H: '0' is not a positive integer"),
+    (("layer", "--type", "conv", "-H", "2", "-K", "9", "-P", "0"), 2,
+     "conv: -K 9: kernel (span 9) is larger than the padded input H=2+2·0"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", CLI_CASES, ids=[" ".join(c[0])[:60] for c in CLI_CASES])
+def test_cli_case(args: tuple[str, ...], code: int, message: str) -> None:
+    status, output = run(*args)
+    assert one_line_error(output) == message
+    assert status == code
+
+
+@pytest.mark.parametrize("args", [
+    ("net", "ok.yaml", "--format", "nope"),
+    ("net",),
+    ("net", "ok.yaml", "--depth", "-1"),
+    ("net", "ok.yaml", "--bogus"),
+    ("nope",),
+    ("layer",),
+])
+def test_click_usage_errors_exit_2(args: tuple[str, ...]) -> None:
+    """click's own usage errors: a usage hint, then one ``Error:`` line; exit status 2."""
+    status, output = run(*args)
+    assert status == 2
+    assert "Traceback" not in output
+    assert output.strip().splitlines()[-1].startswith("Error: ")
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "secret.yaml"
+    spec.write_text((BAD / "ok.yaml").read_text())
+    spec.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: make open() refuse, as it would for a user
+        real_open = open
+
+        def refusing_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if str(path) == str(spec):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(costcalc.spec, "open", refusing_open, raising=False)
+    status, output = run("net", str(spec))
+    assert one_line_error(output) == f"{spec}: permission denied"
+    assert status == 1
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    status, output = run("net", str(fifo))
+    assert one_line_error(output) == f"{fifo}: not a regular file"
+    assert status == 1
+
+
+def test_endless_device_is_refused() -> None:
+    status, output = run("net", "/dev/zero")
+    assert one_line_error(output) == "/dev/zero: not a regular file"
+    assert status == 1
+
+
+def test_file_too_large(tmp_path: Path) -> None:
+    spec = tmp_path / "big.yaml"
+    spec.write_text("# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    status, output = run("net", str(spec))
+    size = spec.stat().st_size
+    assert one_line_error(output) == f"{spec}: file too large ({size:,} bytes, limit {MAX_FILE_BYTES:,})"
+    assert status == 1
+
+
+def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(main, ["--debug", "net", "dim_zero.yaml"])
+    assert result.exception is not None and "must be a positive integer" in str(result.exception)
+    monkeypatch.setenv("COSTCALC_DEBUG", "1")
+    result = CliRunner().invoke(main, ["net", "dim_zero.yaml"])
+    assert result.exception is not None and "must be a positive integer" in str(result.exception)
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile input: refused before anything runs, in bounded memory. (No timing assertions: each of
+# these runs in well under a second; a regression shows up as a slow test, not a flaky one.)
+
+MEMORY_LIMIT = 64 * 2**20  # bytes of Python allocations while refusing one hostile input
+
+
+def refuse(args: tuple[str, ...]) -> tuple[int, str]:
+    """Run and return (status, message), asserting a one-line error in bounded memory."""
+    tracemalloc.start()
+    try:
+        status, output = run(*args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_LIMIT, f"{peak:,} bytes"
+    return status, one_line_error(output)
+
+
+@pytest.mark.parametrize("case", [c[0] for c in SPEC_CASES if c[0].startswith(("inject_", "bomb_"))])
+def test_hostile_corpus_files_run_nothing(case: str) -> None:
+    PWNED.unlink(missing_ok=True)
+    status, message = refuse(("net", f"{case}.yaml"))
+    assert status == 1
+    assert not PWNED.exists()
+    assert dict((c[0], c[2]) for c in SPEC_CASES)[case] == message
+
+
+@pytest.mark.parametrize("expression, reason", [
+    ("__import__('os').system('touch /tmp/costcalc_pwned')", "attribute access"),
+    ("__import__('os')", "dunder name '__import__'"),
+    ("().__class__.__base__.__subclasses__()", "attribute access"),
+    ("getattr(1, 'real')", "string literal"),
+    ("eval('1')", "string literal"),
+    ("(lambda: 1)()", "lambda"),
+    ("[c for c in (1,)]", "comprehension"),
+    ("{1: 2}", "dict"),
+    ("(x := 8)", "assignment expression (:=)"),
+    ("max(*(8, 9))", "starred argument"),
+    ("8 if __debug__ else 9", "dunder name '__debug__'"),
+    ("1 << 10**9", "shift operator '<<'"),
+])
+def test_injection_in_any_value_is_refused(tmp_path: Path, expression: str, reason: str) -> None:
+    PWNED.unlink(missing_ok=True)
+    for field_line in (f"  - {{type: conv, M: \"{expression}\"}}\n",
+                       f"  - {{type: conv, repeat: \"{expression}\"}}\n"):
+        spec = tmp_path / "inject.yaml"
+        spec.write_text("input: [8, 8, 4]\nlayers:\n" + field_line)
+        status, message = refuse(("net", str(spec)))
+        assert status == 1 and message.endswith(f"is not allowed: {reason}"), message
+        assert not PWNED.exists()
+
+
+@pytest.mark.parametrize("where", ["M", "repeat", "K", "vars"])
+@pytest.mark.parametrize("bomb, expected", [
+    ("9**9**9", "exponent too large in '9**9**9' (limit 64)"),
+    ("10**10**10", "exponent too large in '10**10**10' (limit 64)"),
+    ("2**64**64", "number too large in '2**64**64' (limit 256 bits)"),
+    ("(2**64)**64", "number too large in '(2**64)**64' (limit 256 bits)"),
+    ("1" + "0" * 400, "number too large in"),
+    ("+".join(["9"] * 300), "expression too long (599 characters, limit 500)"),
+    ("-" * 400 + "1", "expression too complex"),
+])
+def test_arithmetic_bombs_are_refused(tmp_path: Path, where: str, bomb: str, expected: str) -> None:
+    if where == "vars":
+        text = f"vars: {{a: \"{bomb}\"}}\ninput: [8, 8, 4]\nlayers:\n  - {{type: conv}}\n"
+    else:
+        text = f"input: [8, 8, 4]\nlayers:\n  - {{type: conv, {where}: \"{bomb}\"}}\n"
+    spec = tmp_path / "bomb.yaml"
+    spec.write_text(text)
+    status, message = refuse(("net", str(spec)))
+    assert status == 1 and expected in message, message
+
+
+def test_repeat_beyond_the_limit_is_refused_before_building(tmp_path: Path) -> None:
+    spec = tmp_path / "r.yaml"
+    spec.write_text("input: [8, 8, 4]\nlayers:\n  - {type: conv, repeat: \"10**9\"}\n")
+    status, message = refuse(("net", str(spec)))
+    assert status == 1
+    assert message == f"{spec}:3:18: layer layers[0]: repeat 1,000,000,000 exceeds the limit 100,000"
+
+
+def test_layers_after_expansion_are_bounded(tmp_path: Path) -> None:
+    """40,000 conv+bn+relu layers pass the spec limit (100,000 layers after repeats) but are
+    120,000 leaf layers once expanded: refused by the network walk."""
+    spec = tmp_path / "wide.yaml"
+    spec.write_text("input: [4, 4, 4]\ndefaults: {bn: true, act: relu}\nlayers:\n"
+                    "  - {type: pointwise, repeat: 40000}\n")
+    status, output = run("net", str(spec))
+    assert status == 1
+    assert one_line_error(output) == (f"{spec}:4:5: layer pointwise33334: more than 100,000 layers after "
+                                      "repeats and blocks expanded")
+
+
+def test_billion_laughs_is_refused_at_the_first_alias() -> None:
+    status, message = refuse(("net", "bomb_billion_laughs.yaml"))
+    assert status == 1
+    assert message == "bomb_billion_laughs.yaml:2:8: YAML aliases (*name) are not supported in specs"
+
+
+@pytest.mark.parametrize("opening, closing, column", [("[", "]", 72), ("{a: ", "}", 258)])
+def test_deep_nesting_is_one_line_not_a_recursion_error(tmp_path: Path, opening: str, closing: str,
+                                                        column: int) -> None:
+    """10,000 levels: the loader's guard (64 levels) fires before PyYAML's recursive composer
+    could raise RecursionError."""
+    spec = tmp_path / "deep.yaml"
+    spec.write_text("input: [8, 8, 4]\nlayers: " + opening * 10_000 + "1" + closing * 10_000 + "\n")
+    status, message = refuse(("net", str(spec)))
+    assert status == 1
+    assert message == f"{spec}:2:{column}: YAML nested deeper than 64 levels"
+
+
+def test_unclosed_deep_nesting(tmp_path: Path) -> None:
+    spec = tmp_path / "deep.yaml"
+    spec.write_text("input: [8, 8, 4]\nlayers: " + "[" * 10_000 + "\n")
+    status, message = refuse(("net", str(spec)))
+    assert status == 1
+    assert message == f"{spec}:2:72: YAML nested deeper than 64 levels"
+
+
+def test_deeply_nested_groups_are_refused(tmp_path: Path) -> None:
+    """Each group level is two YAML levels (a list and a mapping): 40 groups hit the YAML limit."""
+    lines = ["input: [8, 8, 4]", "layers:"]
+    for d in range(40):
+        lines.append("  " * (d + 1) + "- layers:")
+    lines.append("  " * 41 + "- {type: conv}")
+    spec = tmp_path / "groups.yaml"
+    spec.write_text("\n".join(lines) + "\n")
+    status, message = refuse(("net", str(spec)))
+    assert status == 1
+    assert message == f"{spec}:34:67: YAML nested deeper than 64 levels"
+
+
+def test_thirty_nested_groups_are_fine(tmp_path: Path) -> None:
+    lines = ["input: [8, 8, 4]", "layers:"]
+    for d in range(30):
+        lines.append("  " * (d + 1) + "- layers:")
+    lines.append("  " * 31 + "- {type: conv, M: 8}")
+    spec = tmp_path / "groups.yaml"
+    spec.write_text("\n".join(lines) + "\n")
+    status, output = run("net", str(spec), "--format", "json")
+    assert status == 0
+    assert json.loads(output)["totals"]["macs"] == 8 * 8 * 4 * 9 * 8
+
+
+@pytest.mark.parametrize("field", ["M", "name", "type", "act", "stride_on", "from", "description", "key"])
+def test_megabyte_strings_give_short_messages(tmp_path: Path, field: str) -> None:
+    long = "a" * 1_000_000
+    item = {
+        "M": f"{{type: conv, M: {long}}}",
+        "name": f"{{type: conv, name: {long}}}",
+        "type": f"{{type: {long}}}",
+        "act": f"{{type: conv, act: {long}}}",
+        "stride_on": f"{{type: bottleneck, M: 16, stride_on: {long}}}",
+        "from": f"{{type: add, from: {long}}}",
+        "description": "{type: conv, M: 4}",
+        "key": f"{{type: conv, {long}: 1}}",
+    }[field]
+    head = f"description: {long}\n" if field == "description" else ""
+    spec = tmp_path / "long.yaml"
+    spec.write_text(head + "input: [8, 8, 4]\nlayers:\n  - " + item + "\n")
+    status, output = run("net", str(spec), "--format", "json")
+    if field == "description":  # a long description is fine
+        assert status == 0
+        return
+    message = one_line_error(output)
+    assert status == 1
+    assert len(message) < 400, message[:400]
