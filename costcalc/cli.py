@@ -107,23 +107,48 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+#: the dimension options shared by ``layer``, ``verify``, ``ratio`` and ``derive``
+DIMENSION_OPTIONS: tuple[tuple[tuple[str, ...], str, int], ...] = (
+    (("-H", "H"), "Input height (a number or a symbol name).", 1),
+    (("-W", "W"), "Input width (default: H).", 1),
+    (("-N", "N"), "Input channels.", 1),
+    (("-M", "M"), "Output channels.", 1),
+    (("-K", "K"), "Kernel size (default 3).", 1),
+    (("-G", "G"), "Groups / cardinality.", 1),
+    (("-T", "T"), "Expansion factor (inverted_residual).", 1),
+    (("-B", "B"), "Bottleneck width (bottleneck, resnext, shufflenet_unit).", 1),
+    (("--stride", "-S", "S"), "Stride (default 1).", 1),
+    (("--padding", "-P", "P"), "Padding (default: 'same', D·(K−1)//2).", 0),
+    (("--dilation", "-D", "D"), "Dilation (default 1).", 1),
+)
+
+
+def dimension_options(names: str = "HWNMKGTBSPD", **help_overrides: str) -> Any:
+    """Decorator adding the dimension options ``names`` (one letter each) to a command; each
+    arrives as a keyword argument named by its symbol, an int or a symbol name (or None)."""
+
+    def deco(f: Any) -> Any:
+        for decls, help_, minimum in reversed(DIMENSION_OPTIONS):
+            symbol = decls[-1]
+            if symbol in names:
+                f = click.option(*decls, type=DimValue(minimum), help=help_overrides.get(symbol, help_))(f)
+        return f
+
+    return deco
+
+
+def layer_field_options(f: Any) -> Any:
+    """``--bias/--no-bias`` and ``--param NAME=VALUE`` for the fields without a letter."""
+    f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="Any other field of the type, e.g. stride_on=3x3, group_first=false, act=relu.")(f)
+    return click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")(f)
+
+
 @main.command()
 @click.option("--type", "-t", "type_name", required=True, metavar="TYPE",
               help="Layer or block type (see `costcalc types`).")
-@click.option("-H", "H", type=DimValue(), help="Input height (number or symbol).")
-@click.option("-W", "W", type=DimValue(), help="Input width (default: H).")
-@click.option("-N", "N", type=DimValue(), help="Input channels.")
-@click.option("-M", "M", type=DimValue(), help="Output channels.")
-@click.option("-K", "K", type=DimValue(), help="Kernel size (default 3).")
-@click.option("-G", "G", type=DimValue(), help="Groups / cardinality.")
-@click.option("-T", "T", type=DimValue(), help="Expansion factor (inverted_residual).")
-@click.option("-B", "B", type=DimValue(), help="Bottleneck width (bottleneck, resnext, shufflenet_unit).")
-@click.option("--stride", "-S", "S", type=DimValue(), help="Stride (default 1).")
-@click.option("--padding", "-P", "P", type=DimValue(minimum=0), help="Padding (default: 'same').")
-@click.option("--dilation", "-D", "D", type=DimValue(), help="Dilation (default 1).")
-@click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Any other field of the type, e.g. stride_on=3x3, group_first=false, act=relu.")
+@dimension_options()
+@layer_field_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS_LAYER), default="table", show_default=True)
 @click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Bytes per element for 'bytes moved'.")

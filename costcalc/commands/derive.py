@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from costcalc.cli import DimValue, main
+from costcalc.cli import dimension_options, main
 from costcalc.errors import CostcalcError, UsageError
 
 FORMATS = ("table", "json", "latex")
@@ -36,16 +36,6 @@ DIM_ORDER = ("H", "W", "N", "K", "M", "G", "T", "B", "S")  # the seed's order, H
 def _dim_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The shared dimension, metric and format options (applied bottom-up)."""
     options = [
-        click.option("-H", "H", type=DimValue(), help="Input height: a number, or a name to rename H."),
-        click.option("-W", "W", type=DimValue(), help="Input width (default: H when -H is given)."),
-        click.option("-N", "N", type=DimValue(), help="Input channels."),
-        click.option("-M", "M", type=DimValue(), help="Output channels."),
-        click.option("-K", "K", type=DimValue(), help="Kernel size."),
-        click.option("-G", "G", type=DimValue(), help="Groups / cardinality."),
-        click.option("-T", "T", type=DimValue(), help="Expansion factor."),
-        click.option("-B", "B", type=DimValue(), help="Bottleneck width."),
-        click.option("--stride", "-S", "S", type=DimValue(),
-                     help="Stride (ratio: the stride of both layers; derive: a number for S)."),
         click.option("--metric", type=click.Choice(METRIC_CHOICES), default="macs", show_default=True,
                      help="Which count to derive."),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True),
@@ -54,7 +44,9 @@ def _dim_options(f: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for opt in reversed(options):
         f = opt(f)
-    return f
+    return dimension_options(
+        "HWNMKGTBS", H="Input height: a number, or a name to rename H.", W="Input width (default: H when -H is given).",
+        K="Kernel size.", S="Stride (ratio: the stride of both layers; derive: a number for S).")(f)
 
 
 def _dims(raw: dict[str, Any]) -> dict[str, Any]:

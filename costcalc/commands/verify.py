@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from costcalc.cli import DimValue, _console, _parse_params, main
+from costcalc.cli import _console, _parse_params, dimension_options, layer_field_options, main
 from costcalc.errors import CostcalcError, UsageError
 
 NEEDS_TORCH = "costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
@@ -39,20 +39,8 @@ def _torch_build() -> Any:
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a spec variable, e.g. --set alpha=0.5 --set resolution=160.")
 @click.option("--type", "-t", "type_name", metavar="TYPE", help="Verify one layer or block type instead of a spec.")
-@click.option("-H", "H", type=DimValue(), help="Input height (--type).")
-@click.option("-W", "W", type=DimValue(), help="Input width (default: H).")
-@click.option("-N", "N", type=DimValue(), help="Input channels.")
-@click.option("-M", "M", type=DimValue(), help="Output channels.")
-@click.option("-K", "K", type=DimValue(), help="Kernel size.")
-@click.option("-G", "G", type=DimValue(), help="Groups / cardinality.")
-@click.option("-T", "T", type=DimValue(), help="Expansion factor (inverted_residual).")
-@click.option("-B", "B", type=DimValue(), help="Bottleneck width.")
-@click.option("--stride", "-S", "S", type=DimValue(), help="Stride.")
-@click.option("--padding", "-P", "P", type=DimValue(minimum=0), help="Padding (default: 'same').")
-@click.option("--dilation", "-D", "D", type=DimValue(), help="Dilation.")
-@click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Any other field of the type, e.g. stride_on=3x3, act=relu.")
+@dimension_options(H="Input height (with --type).")
+@layer_field_options
 @click.option("--depth", type=click.IntRange(0), default=None,
               help="Show rows down to this nesting depth (default: every row for --type, the top level "
                    "for a spec). Every row is checked; a row that disagrees is always shown.")
