@@ -193,10 +193,15 @@ def read_yaml(path: str) -> Any:
 
 
 def parse_yaml(text: str, name: str = "<spec>") -> Any:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader checks for unprintable characters right here
+    except yaml.reader.ReaderError as e:
+        raise SpecError(_reader_error(e, text, name)) from None
     loader.name = name
     try:
         return loader.get_single_data()
+    except yaml.reader.ReaderError as e:
+        raise SpecError(_reader_error(e, text, name)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
@@ -216,6 +221,15 @@ def parse_yaml(text: str, name: str = "<spec>") -> Any:
         raise SpecError(f"{name}: YAML nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _reader_error(e: yaml.reader.ReaderError, text: str, name: str) -> str:
+    """A control character (or a lone surrogate): where it is and which one."""
+    pos = e.position if isinstance(e.position, int) else 0
+    line = text.count("\n", 0, pos) + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    char = e.character if isinstance(e.character, int) else ord(str(e.character)[:1] or "\0")
+    return f"{name}:{line}:{col}: malformed YAML: control character U+{char:04X} is not allowed"
 
 
 # ----------------------------------------------------------------------------------------------
