@@ -154,6 +154,11 @@ def _header(result: NetResult) -> str:
     return f"{spec.name}" + (f" ({vars_})" if vars_ else "")
 
 
+def _bottom(r: Row, view: View) -> bool:
+    """Whether a row is the lowest shown on its branch (it gets a share bar)."""
+    return r.leaf or view.top is not None or (view.depth is not None and r.depth >= view.depth)
+
+
 def net_table(result: NetResult, console: Any, view: View = View()) -> None:
     """Print the layer table, the by-type table and the other-ops line on ``console`` (a rich
     Console, or a :class:`~costcalc.render.boxtable.Output` that skips rich for plain output)."""
@@ -179,7 +184,7 @@ def net_table(result: NetResult, console: Any, view: View = View()) -> None:
             name = "  " * r.depth + ".".join(r.path.rsplit(".", 2)[-2:])
         s = share(view.ops(r.cost), total_ops)
         t.add_row(name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
-                  _num(view.ops(r.cost)), _num(view.par(r.cost)), _pct(s), _bar(s) if r.leaf else "",
+                  _num(view.ops(r.cost)), _num(view.par(r.cost)), _pct(s), _bar(s) if _bottom(r, view) else "",
                   style=None if r.leaf else "bold")
     console.print(t)
     console.print(by_type_table(result, view))
