@@ -171,7 +171,9 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
             else:
                 v_fields[name] = symbol(name)
         elif g is not None:
-            f_fields[name] = v_fields[name] = _value(g) if not isinstance(g, bool) else g  # type: ignore[arg-type]
+            # options (bias, stride_on, act, ...) are taken as given; only dimensions become symbols
+            is_dim = lt.field_info(name).get("kind") == "dim" and not isinstance(g, bool)
+            f_fields[name] = v_fields[name] = _value(g) if is_dim else g  # type: ignore[arg-type]
         elif name in CLI_DEFAULTS:
             f_fields[name] = v_fields[name] = CLI_DEFAULTS[name]
     h = _value(given["H"]) if "H" in given else symbol("H")  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 from costcalc.cli import main
@@ -57,7 +57,8 @@ def check_invariant(args: list[str]) -> int:
     output = result.output
     assert "Traceback" not in output, output
     assert result.exit_code in (0, 1, 2), (result.exit_code, output)
-    event(f"exit status {result.exit_code}")  # --hypothesis-show-statistics shows the mix
+    if currently_in_test_context():
+        event(f"exit status {result.exit_code}")  # --hypothesis-show-statistics shows the mix
     if result.exit_code == 0:
         assert result.stdout.strip(), "success without output"
         return 0
@@ -307,3 +308,22 @@ def layer_args(draw: Any) -> list[str]:
 @given(args=layer_args())
 def test_random_layer_arguments(args: list[str]) -> None:
     check_invariant(["layer", *args])
+
+
+# ----------------------------------------------------------------------------------------------
+# Regressions found by the fuzzers (each was an internal error or a wrong error)
+
+@pytest.mark.parametrize("args", [
+    ["layer", "--type", "conv", "--bias"],  # table title: pretty(True) crashed (exit 3)
+    ["layer", "--type", "conv", "--param", "bn=true"],
+    ["layer", "--type", "shufflenet_unit", "-G", "3", "--param", "group_first=false"],
+    ["layer", "--type", "bottleneck", "--param", "stride_on=3x3"],  # was "must be '1x1' or '3x3'"
+])
+def test_fuzz_regressions_succeed(args: list[str]) -> None:
+    assert check_invariant(args) == 0
+
+
+def test_fuzz_regression_control_character(workdir: Path) -> None:
+    spec = workdir / "control.yaml"
+    spec.write_text("\x1finput: [8, 8, 4]\nlayers: [{type: conv}]\n")
+    assert check_invariant(["net", str(spec)]) == 1

@@ -78,10 +78,17 @@ def _as_float(v: Any) -> float | None:
         return None
 
 
+def _dim_text(v: Any) -> str:
+    """A dimension (number or symbol) or an option (bias=True, stride_on=3x3) for the title."""
+    if isinstance(v, (bool, str)):
+        return str(v).lower() if isinstance(v, bool) else v
+    return pretty(v).replace(",", "")
+
+
 def layer_table(r: LayerReport, console: Any, dtype_bytes: int = 4) -> None:
     from rich.table import Table
 
-    dims = "  ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.dims.items())
+    dims = "  ".join(f"{k}={_dim_text(v)}" for k, v in r.dims.items())
     t = Table(title=f"[bold]{r.type}[/]  {dims}", title_justify="left", show_lines=False)
     t.add_column("quantity")
     t.add_column("formula")
