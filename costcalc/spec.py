@@ -164,32 +164,40 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def read_yaml(path: str) -> Any:
     """Read and parse a spec file; every failure is a one-line :class:`SpecError`."""
+    name = shown_path(path)
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
-            raise SpecError(f"{path}: is a directory, not a spec file")
+            raise SpecError(f"{name}: is a directory, not a spec file")
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block forever, /dev/zero never ends
-            raise SpecError(f"{path}: not a regular file")
+            raise SpecError(f"{name}: not a regular file")
         if st.st_size > MAX_FILE_BYTES:
-            raise SpecError(f"{path}: file too large ({st.st_size:,} bytes, limit {MAX_FILE_BYTES:,})")
+            raise SpecError(f"{name}: file too large ({st.st_size:,} bytes, limit {MAX_FILE_BYTES:,})")
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows while we read
         if len(data) > MAX_FILE_BYTES:
-            raise SpecError(f"{path}: file too large (more than {MAX_FILE_BYTES:,} bytes)")
+            raise SpecError(f"{name}: file too large (more than {MAX_FILE_BYTES:,} bytes)")
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such file") from None
+        raise SpecError(f"{name}: no such file") from None
     except PermissionError:
-        raise SpecError(f"{path}: permission denied") from None
+        raise SpecError(f"{name}: permission denied") from None
     except OSError as e:
-        raise SpecError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise SpecError(f"{name}: cannot read: {e.strerror or e}") from None
+    except ValueError as e:  # e.g. a NUL character in the path
+        raise SpecError(f"{name}: cannot read: {e}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise SpecError(f"{path}:{line}:{col}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset "
+        raise SpecError(f"{name}:{line}:{col}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset "
                         f"{e.start})") from None
-    return parse_yaml(text, path)
+    return parse_yaml(text, name)
+
+
+def shown_path(path: str) -> str:
+    """``path`` as messages show it: on one line (unprintable characters become ``?``)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(path))
 
 
 def parse_yaml(text: str, name: str = "<spec>") -> Any:
@@ -292,7 +300,7 @@ class _Ctx:
 
 def load_spec(path: str, overrides: Mapping[str, str] | None = None) -> NetworkSpec:
     """Load, validate and flatten a spec file. ``overrides`` are ``--set`` values (text)."""
-    return build_spec(read_yaml(path), path, overrides)
+    return build_spec(read_yaml(path), shown_path(path), overrides)
 
 
 def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) -> NetworkSpec:

@@ -220,6 +220,7 @@ CLI_CASES = [
      "ok.yaml:5:18: layer conv1: M = 'int(8*alpha)' = 0 must be a positive integer"),
     # files
     (("net", "missing.yaml"), 1, "missing.yaml: no such file"),
+    (("net", "two\nlines.yaml"), 1, "two?lines.yaml: no such file"),  # messages stay on one line
     (("net", "."), 1, ".: is a directory, not a spec file"),
     (("net", "/dev/null"), 1, "/dev/null: not a regular file"),
     # costcalc layer: every error is a usage error
