@@ -292,6 +292,8 @@ class _Ctx:
     paths: set[str]
     #: identical layers built once (a repeat of 10,000 layers makes one Layer object)
     cache: dict[Any, Layer] = field(default_factory=dict)
+    #: a group's path → the path of its last layer, whose output is the group's output
+    group_outputs: dict[str, str] = field(default_factory=dict)
 
     def at(self, d: Any, key: str | None = None) -> str:
         """``file:line:col`` of ``key`` in mapping ``d`` (or of ``d`` itself)."""
@@ -496,6 +498,7 @@ def _items(ctx: _Ctx, items: list[Any], prefix: str, depth: int, firsts: tuple[M
                 finally:
                     ctx.vars = saved
                 ctx.groups.append(Group(path, start, len(ctx.layers), depth, item.line if isinstance(item, LDict) else 0))
+                ctx.group_outputs[path] = ctx.layers[-1].path
             else:
                 _layer(ctx, lt, item, path, local, over, depth)
             if len(ctx.layers) > MAX_LAYERS:
@@ -584,8 +587,9 @@ def _sources(ctx: _Ctx, item: Mapping[str, Any], lt: LayerType, path: str) -> tu
     out = []
     for r in refs:
         r = str(r)
+        r = ctx.group_outputs.get(r, r)  # a group's output is its last layer's
         if r not in ctx.paths:
-            hint = _suggest(r, ctx.paths)
+            hint = _suggest(r, ctx.paths | set(ctx.group_outputs))
             if not hint:
                 recent = [p for p in (nl.path for nl in ctx.layers[-5:])]
                 hint = f" (earlier layers include: {', '.join(recent)}, input)" if recent else \

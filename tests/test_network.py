@@ -261,3 +261,22 @@ def test_build_spec_from_document() -> None:
     spec = build_spec(doc, "mem.yaml")
     result = evaluate_network(spec)
     assert result.totals.macs == 8 * 8 * 4 * 8
+
+
+def test_from_may_name_a_group(tmp_path: Path) -> None:
+    """A group's output is its last layer's: ``from: g`` merges with it."""
+    spec = spec_from(textwrap.dedent("""\
+        input: [8, 8, 4]
+        layers:
+          - {type: pointwise, name: a, M: 4}
+          - name: g
+            layers:
+              - {type: pointwise, M: 8}
+              - {type: pointwise, name: c, M: 4}
+          - {type: add, from: a}
+          - {type: concat, from: g}
+        """), tmp_path)
+    result = evaluate_network(spec)
+    assert spec.layers[-1].sources == ("g.c",)
+    assert tuple(result.out_shape) == (8, 8, 4 + 4)  # concat of the add's 4 channels and g.c's 4
+    assert result.totals.macs == 8 * 8 * (4 * 4 + 4 * 8 + 8 * 4)

@@ -269,7 +269,7 @@ def get_type(name: str) -> LayerType:
     try:
         return REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             f"known types: {', '.join(sorted(REGISTRY))}"
         raise CostcalcError(f"unknown layer type {name!r} ({hint})") from None
