@@ -146,7 +146,10 @@ SPEC_CASES = [
     ('top_scalar', 1, "top_scalar.yaml:1: the top level must be a mapping with 'input' and 'layers', not a string"),
     ('type_number', 1, 'type_number.yaml:3:6: layer layers[0]: type must be a name, got 3'),
     ('type_unknown', 1, "type_unknown.yaml:3:6: layer layers[0]: unknown layer type 'cnov' (did you mean 'conv'?)"),
-    ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (did you mean 'batchnorm'?)"),
+    ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (known types: add, "
+     "avgpool, basic, batchnorm, bottleneck, channel_shuffle, channel_split, concat, conv, depthwise, fc, "
+     "global_avgpool, global_maxpool, grouped, hardsigmoid, hardswish, inverted_residual, maxpool, pointwise, "
+     "relu, relu6, resnext, separable, shufflenet_unit, shufflenet_v2_unit)"),
     ('unknown_top_key', 1, "unknown_top_key.yaml:2:1: unknown top-level key 'layer' (did you mean 'layers'?); known: name, description, vars, input, defaults, layers"),
     ('vars_bad_name', 1, "vars_bad_name.yaml:1:8: vars: '__class__' is not a usable variable name"),
     ('vars_choice_key', 1, "vars_choice_key.yaml:1:24: vars.g: unknown key 'choice' (did you mean 'choices'?); known: default, choices"),
