@@ -196,7 +196,7 @@ def test_stride1_shufflenet_unit_with_m_equal_n() -> None:
 
 BAD = [
     (["--type", "depthwse", "-H", "56"],
-     "Error: unknown layer type 'depthwse' (did you mean 'depthwise', 'pointwise'?)"),
+     "Error: unknown layer type 'depthwse' (did you mean 'depthwise'?)"),
     (["--type", "conv", "-H", "0", "-N", "64"],
      "Error: option -H: '0' is not a positive integer"),
     (["--type", "conv", "-H", "-3", "-N", "64"],
