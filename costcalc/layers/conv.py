@@ -16,9 +16,10 @@ def _kk(k: Num) -> str:
 
 @register("depthwise", "depthwise K×K conv, one filter per channel: H·W·N·K²", depthwise=True,
           hidden=("M", "G"), post_ops=True)
-@register("grouped", "grouped K×K conv: H·W·N·K²·M/G", required=("G",), post_ops=True)
-@register("pointwise", "1×1 conv: H·W·N·M", K=1, P=0, hidden=("P", "D"), post_ops=True)
-@register("conv", "standard K×K conv: H·W·N·K²·M (/G when grouped)", post_ops=True)
+@register("grouped", "grouped K×K conv: H·W·N·K²·M/G", required=("G",), hidden=("depthwise",),
+          post_ops=True)
+@register("pointwise", "1×1 conv: H·W·N·M", K=1, P=0, hidden=("P", "D", "depthwise"), post_ops=True)
+@register("conv", "standard K×K conv: H·W·N·K²·M (/G when grouped)", hidden=("depthwise",), post_ops=True)
 @dataclass(frozen=True)
 class Conv(Leaf):
     """2-D convolution, as ``torch.nn.Conv2d``.
