@@ -154,6 +154,17 @@ def _header(result: NetResult) -> str:
     return f"{spec.name}" + (f" ({vars_})" if vars_ else "")
 
 
+def row_name(r: Row, view: View) -> str:
+    """A row's label under its parent: the last part of its path, ``stage.3`` for a repetition,
+    the whole path where rows are not nested (``--top``)."""
+    if view.top:
+        return r.path
+    parts = r.path.rsplit(".", 2)
+    if len(parts) > 1 and parts[-1].isdigit():  # a repetition: "conv3_x.0"
+        return ".".join(parts[-2:])
+    return parts[-1]
+
+
 def _bottom(r: Row, view: View) -> bool:
     """Whether a row is the lowest shown on its branch (it gets a share bar)."""
     return r.leaf or view.top is not None or (view.depth is not None and r.depth >= view.depth)
@@ -179,9 +190,7 @@ def net_table(result: NetResult, console: Any, view: View = View()) -> None:
     t.add_column(f"% {view.ops_label}", justify="right", footer="100%")
     t.add_column("", footer="")
     for r in visible_rows(result, view):
-        name = "  " * r.depth + (r.path.rsplit(".", 1)[-1] if not view.top else r.path)
-        if r.path.count(".") and r.path.rsplit(".", 1)[-1].isdigit():  # repeated item: "stage.3"
-            name = "  " * r.depth + ".".join(r.path.rsplit(".", 2)[-2:])
+        name = "  " * r.depth + row_name(r, view)
         s = share(view.ops(r.cost), total_ops)
         t.add_row(name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
                   _num(view.ops(r.cost)), _num(view.par(r.cost)), _pct(s), _bar(s) if _bottom(r, view) else "",
@@ -241,7 +250,7 @@ def net_latex(result: NetResult, view: View = View()) -> str:
              f"layer & type & {view.ops_label} & {view.par_label} & \\% {view.ops_label} \\\\", r"\hline"]
     for r in visible_rows(result, view):
         s = share(view.ops(r.cost), total_ops)
-        name = r"\quad " * r.depth + esc(r.path.rsplit(".", 1)[-1])
+        name = r"\quad " * r.depth + esc(row_name(r, view))
         lines.append(f"{name} & {esc(r.type)} & {tex(view.ops(r.cost))} & {tex(view.par(r.cost))} & "
                      f"{_pct(s).replace('%', chr(92) + '%')} \\\\")
     lines += [r"\hline", f"total & & {tex(total_ops)} & {tex(view.par(result.totals))} & 100\\% \\\\",
