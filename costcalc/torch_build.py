@@ -42,6 +42,7 @@ from costcalc.layers.primitives import (
     ChannelShuffle,
     ChannelSplit,
     Concat,
+    PadShortcut,
     Pool,
 )
 from costcalc.num import is_int
@@ -187,6 +188,28 @@ def _(layer: ChannelShuffle, *inputs: Shape) -> nn.Module:
 @_leaf.register
 def _(layer: ChannelSplit, *inputs: Shape) -> nn.Module:
     return ChannelSplitModule(_int(layer, "M", layer._m(inputs[0])))
+
+
+class PadShortcutModule(nn.Module):
+    """ResNet option A: subsample by the stride, append zero channels (no parameters)."""
+
+    def __init__(self, stride: int, extra: int) -> None:
+        super().__init__()
+        self.stride, self.extra = stride, extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return torch.nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra))
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, extra={self.extra}"
+
+
+@_leaf.register
+def _(layer: PadShortcut, *inputs: Shape) -> nn.Module:
+    c = _int(layer, "N", inputs[0].c)
+    m = c if layer.M is None else _int(layer, "M", layer.M)
+    return PadShortcutModule(_int(layer, "S", layer.S), m - c)
 
 
 # ----------------------------------------------------------------------------------------------

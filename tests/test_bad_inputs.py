@@ -87,7 +87,7 @@ SPEC_CASES = [
     ('expr_unknown_var', 1, "expr_unknown_var.yaml:4:18: layer conv1: M: unknown name 'alpah' in 'int(32*alpah)' (did you mean 'alpha'?)"),
     ('fc_without_M', 1, 'fc_without_M.yaml:3:5: layer fc1: M=missing: fc needs M (output features)'),
     ('field_from_group_key', 1, "field_from_group_key.yaml:3:26: layers[0]: 'first' sets layer fields; 'type' cannot be set there"),
-    ('field_misspelled', 1, "field_misspelled.yaml:3:31: layer bottleneck1: unknown field 'stride_of' for bottleneck (did you mean 'stride_on'?); fields: M, B, K, S, stride_on"),
+    ('field_misspelled', 1, "field_misspelled.yaml:3:31: layer bottleneck1: unknown field 'stride_of' for bottleneck (did you mean 'stride_on'?); fields: M, B, K, S, stride_on, shortcut"),
     ('field_null', 1, 'field_null.yaml:3:18: layer conv1: K is null; give a value or leave the field out (default 3)'),
     ('field_unknown', 1, "field_unknown.yaml:3:24: layer conv1: unknown field 'kernel' for conv; fields: M, K, S, P, D, G, bias, bn, act"),
     ('field_wrong_case', 1, "field_wrong_case.yaml:3:18: layer conv1: unknown field 'm' for conv (did you mean 'M'?); fields: M, K, S, P, D, G, bias, bn, act"),
@@ -148,8 +148,8 @@ SPEC_CASES = [
     ('type_unknown', 1, "type_unknown.yaml:3:6: layer layers[0]: unknown layer type 'cnov' (did you mean 'conv'?)"),
     ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (known types: add, "
      "avgpool, basic, batchnorm, bottleneck, channel_shuffle, channel_split, concat, conv, depthwise, fc, "
-     "global_avgpool, global_maxpool, grouped, hardsigmoid, hardswish, inverted_residual, maxpool, pointwise, "
-     "relu, relu6, resnext, separable, shufflenet_unit, shufflenet_v2_unit)"),
+     "global_avgpool, global_maxpool, grouped, hardsigmoid, hardswish, inverted_residual, maxpool, "
+     "pad_shortcut, pointwise, relu, relu6, resnext, separable, shufflenet_unit, shufflenet_v2_unit)"),
     ('unknown_top_key', 1, "unknown_top_key.yaml:2:1: unknown top-level key 'layer' (did you mean 'layers'?); known: name, description, vars, input, defaults, layers"),
     ('vars_bad_name', 1, "vars_bad_name.yaml:1:8: vars: '__class__' is not a usable variable name"),
     ('vars_choice_key', 1, "vars_choice_key.yaml:1:24: vars.g: unknown key 'choice' (did you mean 'choices'?); known: default, choices"),

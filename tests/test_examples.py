@@ -254,6 +254,21 @@ def test_resnet34_paper_counts_the_plain_network():
     assert near(totals("resnet34").macs - proj, 3.6e9, 0.1e9)
 
 
+def test_resnet34_with_the_papers_option_a_shortcuts():
+    """Table 1's 3.6x10^9 for the 34-layer net: option A (zero-padding) shortcuts, no projections."""
+    from costcalc.spec import build_spec, read_yaml
+
+    path = str(EXAMPLES / "resnet34.yaml")
+    doc = read_yaml(path)
+    doc["defaults"] = {"shortcut": "A"}
+    t = evaluate_network(build_spec(doc, path)).totals
+    proj_macs = 28 * 28 * 64 * 128 + 14 * 14 * 128 * 256 + 7 * 7 * 256 * 512
+    proj_params = 64 * 128 + 128 * 256 + 256 * 512 + 2 * (128 + 256 + 512)  # 1x1 convs + their BN
+    assert t.macs == totals("resnet34").macs - proj_macs
+    assert t.params == 21_797_672 - proj_params
+    assert near(t.macs, 3.6e9, 0.1e9)
+
+
 def test_resnet50_torchvision_layout():
     t = totals("resnet50_v1_5")
     assert near(t.macs, 4.1e9, 0.1e9)      # issue target "ResNet-50 as torchvision builds it 4.1G"

@@ -217,6 +217,14 @@ case("basic-proj-stride2", "basic", dict(M=128, S=2), ((56, 56, 64),), (28, 28, 
      {"macs": _t * 128 * 9 * 64 + _t * 128 * 9 * 128 + _t * 64 * 128,
       "params": 9 * 64 * 128 + 9 * 128 * 128 + 64 * 128 + 2 * 3 * 128},  # 230,144
      children=("conv1", "bn1", "relu1", "conv2", "bn2", "downsample", "downsample_bn", "add", "relu2"))
+# the ResNet paper's option A: zero-padding shortcut, no projection conv, no params
+case("basic-optionA-stride2", "basic", dict(M=128, S=2, shortcut="A"), ((56, 56, 64),), (28, 28, 128),
+     {"macs": _t * 128 * 9 * 64 + _t * 128 * 9 * 128,
+      "params": 9 * 64 * 128 + 9 * 128 * 128 + 2 * 2 * 128},  # 230,144 - 64*128 - 2*128
+     children=("conv1", "bn1", "relu1", "conv2", "bn2", "shortcut", "add", "relu2"))
+# option A on its own: subsample 56 -> 28 (every 2nd pixel), append 64 zero channels
+case("pad_shortcut", "pad_shortcut", dict(M=128, S=2), ((56, 56, 64),), (28, 28, 128),
+     _zero(activations=28 * 28 * 128, memory=28 * 28 * 64 + 28 * 28 * 128))
 # ResNeXt-50 32x4d conv2 unit: 256 -> 128 -> grouped 3x3 (32 groups of 4) -> 256
 case("resnext-32x4d", "resnext", dict(M=256, B=128, G=32), ((56, 56, 256),), (56, 56, 256),
      {"macs": _s * 256 * 128 + _s * 128 * 9 * (128 // 32) + _s * 128 * 256,

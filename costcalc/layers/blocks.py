@@ -20,6 +20,7 @@ from costcalc.layers.primitives import (
     ChannelShuffle,
     ChannelSplit,
     Concat,
+    PadShortcut,
     Pool,
 )
 from costcalc.num import Num, div, is_int, may_equal, same
@@ -46,9 +47,20 @@ def _identity_shortcut(block_name: str, x: Shape, m: Num, s: Num) -> bool:
     return bool(eq) and s == 1
 
 
-def _shortcut(b: Builder, x: Shape, m: Num, s: Num, identity: bool) -> Shape:
+#: the ResNet paper's shortcut options for a change of shape (§3.3): A zero-pads, B projects
+SHORTCUT_OPTIONS = ("A", "B")
+
+
+def _check_shortcut(option: str) -> None:
+    if option not in SHORTCUT_OPTIONS:
+        raise DimError("shortcut", option, "must be 'A' (zero-padding) or 'B' (1×1 projection)")
+
+
+def _shortcut(b: Builder, x: Shape, m: Num, s: Num, identity: bool, option: str = "B") -> Shape:
     if identity:
         return x
+    if option == "A":
+        return b("shortcut", PadShortcut(M=m, S=s), x)
     y = b("downsample", Conv(M=m, K=1, S=s, P=0), x)
     return b("downsample_bn", BN, y)
 
@@ -110,7 +122,8 @@ class Separable(Block):
 class Bottleneck(Block):
     """ResNet bottleneck (He et al. 2015, Fig. 5): 1×1 N→B, K×K B→B (G groups: ResNeXt), 1×1 B→M,
     each followed by BatchNorm, ReLU after the first two and after the residual add. The shortcut is
-    the identity when N = M at stride 1, else a 1×1 projection with BatchNorm (the paper's option B).
+    the identity when N = M at stride 1, else a 1×1 projection with BatchNorm (the paper's option B)
+    or, with ``shortcut: A``, the parameter-free zero-padding shortcut (option A).
 
     With N = M = c, B = m, K = 3, stride 1: MACs = hw(2cm + 9m²) (ResNet) and hw(2cm + 9m²/G)
     (ResNeXt), the ShuffleNet paper's expressions. ``stride_on`` places the stride on the first 1×1
@@ -124,10 +137,13 @@ class Bottleneck(Block):
     G: Num = dim(1, "cardinality: groups of the middle conv (ResNeXt)")
     stride_on: str = opt("1x1", "where the stride sits: first 1x1 (paper) or 3x3 (torchvision)",
                          choices=("1x1", "3x3"), kind="str")
+    shortcut: str = opt("B", "shortcut on a change of shape: B, a 1×1 projection; A, zero-padding",
+                        choices=SHORTCUT_OPTIONS, kind="str")
 
     def check(self, *inputs: Shape) -> None:
         if self.stride_on not in ("1x1", "3x3"):
             raise DimError("stride_on", self.stride_on, "must be '1x1' or '3x3'")
+        _check_shortcut(self.shortcut)
 
     def build(self, b: Builder, x: Shape) -> None:
         m = _out_channels(self, x)
@@ -142,7 +158,7 @@ class Bottleneck(Block):
         y = b("relu2", RELU, y)
         y = b("conv3", Conv(M=m, K=1, P=0), y)
         y = b("bn3", BN, y)
-        sc = _shortcut(b, x, m, self.S, identity)
+        sc = _shortcut(b, x, m, self.S, identity, self.shortcut)
         y = b("add", Add(), y, sc)
         b("relu3", RELU, y)
 
@@ -155,11 +171,18 @@ class Bottleneck(Block):
 @dataclass(frozen=True)
 class Basic(Block):
     """ResNet basic block (ResNet-18/34): K×K N→M (stride S), BatchNorm, ReLU, K×K M→M, BatchNorm,
-    residual add (identity or 1×1 projection + BatchNorm), ReLU."""
+    residual add (identity, or on a change of shape a 1×1 projection + BatchNorm — option B — or
+    the zero-padding shortcut with ``shortcut: A``), ReLU. The ResNet paper's 34-layer FLOPs
+    (3.6×10⁹) are option A's."""
 
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     K: Num = dim(3, "kernel size")
     S: Num = dim(1, "stride of the first conv", symbol=False)
+    shortcut: str = opt("B", "shortcut on a change of shape: B, a 1×1 projection; A, zero-padding",
+                        choices=SHORTCUT_OPTIONS, kind="str")
+
+    def check(self, *inputs: Shape) -> None:
+        _check_shortcut(self.shortcut)
 
     def build(self, b: Builder, x: Shape) -> None:
         m = _out_channels(self, x)
@@ -169,7 +192,7 @@ class Basic(Block):
         y = b("relu1", RELU, y)
         y = b("conv2", Conv(M=m, K=self.K), y)
         y = b("bn2", BN, y)
-        sc = _shortcut(b, x, m, self.S, identity)
+        sc = _shortcut(b, x, m, self.S, identity, self.shortcut)
         y = b("add", Add(), y, sc)
         b("relu2", RELU, y)
 

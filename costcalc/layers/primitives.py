@@ -237,6 +237,33 @@ class ChannelSplit(Leaf):
         return Cost(activations=self.out_shape(*inputs).elements)
 
 
+@register("pad_shortcut", "ResNet option A shortcut: subsample by S, zero-pad to M channels; 0 MACs, 0 params")
+@dataclass(frozen=True)
+class PadShortcut(Leaf):
+    """The ResNet paper's option A shortcut (He et al. 2015, §3.3): identity with stride-S
+    subsampling and zero channels appended up to M. Parameter-free, no arithmetic; memory = the
+    subsampled input read + the output written. Output size ceil(H/S), like a 1×1 conv of stride S."""
+
+    M: Num | None = dim(None, "output channels, at least N (default: N)")
+    S: Num = dim(1, "stride (subsampling)", symbol=False)
+    category = "pad_shortcut"
+
+    def check(self, *inputs: Shape) -> None:
+        c = inputs[0].c
+        if self.M is not None and same(self.M, c) is False and is_int(self.M) and is_int(c) and self.M < c:
+            raise DimError("M", self.M, f"a zero-padding shortcut cannot drop channels (N={c})")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        x = inputs[0]
+        m = x.c if self.M is None else self.M
+        return Shape(conv_out(x.h, 1, self.S, 0), conv_out(x.w, 1, self.S, 0), m)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        x = inputs[0]
+        y = self.out_shape(x)
+        return Cost(activations=y.elements, memory=y.h * y.w * x.c + y.elements)
+
+
 @dataclass(frozen=True)
 class Sequential(Block):
     """A chain of layers, e.g. conv → BatchNorm → ReLU from ``conv`` with ``bn``/``act``."""
