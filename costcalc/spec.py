@@ -94,11 +94,9 @@ class NetworkSpec:
 # YAML with line numbers
 
 
-class _Node:
-    """Marks a loaded value with its 1-based line and column."""
-
-
 class LDict(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers the 1-based line and column of itself and of each key."""
+
     line: int = 0
     col: int = 0
     key_lines: dict[str, int]
@@ -106,6 +104,8 @@ class LDict(dict):  # type: ignore[type-arg]
 
 
 class LList(list):  # type: ignore[type-arg]
+    """A YAML sequence that remembers its 1-based line and column."""
+
     line: int = 0
     col: int = 0
 
