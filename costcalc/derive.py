@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 
 from costcalc.cost import Cost, Shape
 from costcalc.errors import CostcalcError, ExprError
+from costcalc.num import to_sympy
 
 #: metrics a derivation can use; ``bytes`` is ``memory`` × the dtype size
 METRICS: tuple[str, ...] = ("macs", "params", "flops", "weights", "memory", "bytes", "elementwise",
@@ -100,7 +101,6 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     >>> layer_cost("separable", H=56, W=56, N=32, M=64, K=3)
     7325696
     """
-    import sympy
 
     from costcalc.engine import evaluate, symbol
     from costcalc.layers.base import DimError, get_type
@@ -141,7 +141,7 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     layer = lt.make(**fields_)
     _, cost, _ = evaluate(layer, layer.standalone_inputs(Shape(h, w, n), m_extra), lt.name)
     out = _metric_of(cost, metric, dtype_bytes)
-    return sympy.sympify(out) if isinstance(out, int) else out
+    return to_sympy(out) if isinstance(out, int) else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def combined_form(e: Any) -> Any:
     factor, is one factored fraction: ``(K² + M)/(K²·M)``."""
     import sympy
 
-    e = sympy.sympify(e)
+    e = to_sympy(e)
     if e.is_Number:
         return e
     expanded = sympy.expand(e)
@@ -206,7 +206,7 @@ def _pull_common(terms: list[Any]) -> Any:
     powers = [t.as_powers_dict() for t in terms]
     common = sympy.Integer(1)
     for s in total.free_symbols:
-        e = sympy.sympify(min(p.get(s, 0) for p in powers))
+        e = to_sympy(min(p.get(s, 0) for p in powers))
         if e.is_number and e > 0:
             common *= s**e
     inner = sympy.expand(total / common)
@@ -223,7 +223,7 @@ def expanded_form(e: Any) -> Any:
     its denominator as one term per numerator term: ``K²/(2·(K² + M)) + M/(K² + M)``."""
     import sympy
 
-    e = sympy.sympify(e)
+    e = to_sympy(e)
     if is_laurent(e):
         return sympy.expand(e)
     num, den = sympy.fraction(sympy.cancel(e))
@@ -260,7 +260,7 @@ def _split_dims(dims: Mapping[str, Any] | None) -> tuple[dict[Any, Any], dict[An
         elif isinstance(v, Fraction):
             numbers[symbol(k)] = sympy.Rational(v.numerator, v.denominator)
         else:
-            numbers[symbol(k)] = sympy.sympify(v)
+            numbers[symbol(k)] = to_sympy(v)
     return renames, numbers
 
 
@@ -268,7 +268,7 @@ def exact_value(e: Any) -> int | Fraction | float | None:
     """``e`` as an exact number (int, Fraction; float when irrational), None if symbolic."""
     import sympy
 
-    e = sympy.sympify(e)
+    e = to_sympy(e)
     if e.free_symbols:
         return None
     e = sympy.nsimplify(e) if e.is_Float else e
@@ -313,7 +313,7 @@ class Derivation:
 def _finish(expression: str, raw: Any, metric: str, dims: Mapping[str, Any] | None) -> Derivation:
     import sympy
 
-    raw = sympy.sympify(raw)
+    raw = to_sympy(raw)
     renames, numbers = _split_dims(dims)
     raw = raw.subs(renames, simultaneous=True) if renames else raw
     result = combined_form(raw)
@@ -349,14 +349,13 @@ def ratio(a: str, b: str, dims: Mapping[str, Any] | None = None, metric: str = "
 
 def ratio_derivation(a: str, b: str, dims: Mapping[str, Any] | None = None, metric: str = "macs",
                      dtype_bytes: int = 4) -> Derivation:
-    import sympy
 
     from costcalc.engine import ratio_forms
 
     check_metric(metric)
     ca = layer_cost(a, metric, dtype_bytes, **_structural(a, dims))
     cb = layer_cost(b, metric, dtype_bytes, **_structural(b, dims))
-    if sympy.sympify(cb) == 0:
+    if to_sympy(cb) == 0:
         raise CostcalcError(f"{b} has 0 {metric}: a ratio to it is undefined"
                             + (" (its cost is memory traffic: try --metric memory)" if metric in (
                                 "macs", "flops") else ""))
@@ -424,7 +423,7 @@ def derive(expr_text: str, metric: str = "macs", dims: Mapping[str, Any] | None 
 
     if isinstance(raw, (bool, BooleanAtom, BooleanFunction)) or getattr(raw, "is_Relational", False):
         raise ExprError(f"'{text}' is a comparison, not a cost")
-    raw = sympy.sympify(_sym_value(raw))
+    raw = to_sympy(_sym_value(raw))
     if raw.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         culprit = f": {', '.join(zero_calls)} has 0 {metric}" if zero_calls else ""
         raise ExprError(f"division by zero in '{text}'{culprit}")

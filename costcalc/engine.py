@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from costcalc.cost import Cost, Shape
 from costcalc.layers.base import Block, DimError, Layer, LayerType, get_type
-from costcalc.num import Num, is_int, normalize
+from costcalc.num import Num, is_int, normalize, to_sympy
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def ratio_forms(a: Num, b: Num) -> tuple[Any, Any]:
     ``((K² + M)/(K²·M), 1/M + 1/K²)``."""
     import sympy
 
-    r = sympy.cancel(sympy.sympify(a) / sympy.sympify(b))
+    r = sympy.cancel(to_sympy(a) / to_sympy(b))
     combined = sympy.factor(r)
     expanded = sympy.expand(r)
     return normalize(combined), normalize(expanded)
@@ -229,7 +229,7 @@ def _ratio_value(a: Num, b: Num) -> Any:
         return normalize(Fraction(a, b))
     import sympy
 
-    return normalize(sympy.cancel(sympy.sympify(a) / sympy.sympify(b)))
+    return normalize(sympy.cancel(to_sympy(a) / to_sympy(b)))
 
 
 def type_formulas(lt: LayerType) -> tuple[Cost, Shape]:

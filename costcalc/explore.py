@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from costcalc.cost import COST_FIELDS, Cost
 from costcalc.errors import SpecError, UsageError
 from costcalc.network import NetResult, evaluate_network
-from costcalc.num import is_int, normalize
+from costcalc.num import is_int, normalize, to_sympy
 
 #: Quantities compared and swept, in display order (``flops`` and ``bytes`` are derived).
 QUANTITIES: tuple[str, ...] = ("macs", "flops", *COST_FIELDS[1:], "bytes")
@@ -48,7 +48,7 @@ def ratio(a: Any, b: Any) -> Any:
 
     if b == 0:
         return None
-    return normalize(sympy.simplify(sympy.sympify(a) / sympy.sympify(b)))
+    return normalize(sympy.simplify(to_sympy(a) / to_sympy(b)))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -59,12 +59,17 @@ def div(a: Num, b: Num) -> Num:
     return normalize(_sym(a) / _sym(b))
 
 
-def _sym(x: Num) -> Any:
+def to_sympy(x: Any) -> Any:
+    """A number or expression as a sympy object. Never parses text: ``strict=True`` converts
+    ints, Fractions, bools and sympy objects only, and refuses strings (sympify on a string would
+    evaluate it as code). Every conversion to sympy in costcalc goes through here."""
     import sympy
 
-    if isinstance(x, Fraction):
-        return sympy.Rational(x.numerator, x.denominator)
-    return sympy.sympify(x) if is_int(x) else x
+    return sympy.sympify(x, strict=True)
+
+
+def _sym(x: Num) -> Any:
+    return to_sympy(x)
 
 
 def same(a: Num, b: Num) -> bool | None:

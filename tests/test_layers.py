@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -725,3 +726,15 @@ def test_against_pytorch_counters() -> None:
         macs, params = _torch_counts(module, h, w, c)
         _, cost, _ = evaluate(get_type(name).make(**fields_), (Shape(h, w, c),))
         assert (cost.macs, cost.params) == (macs, params), name
+
+
+def test_to_sympy_never_parses_text() -> None:
+    """All conversions to sympy go through num.to_sympy, which refuses strings (sympify on text
+    evaluates it as code)."""
+    import sympy
+
+    from costcalc.num import to_sympy
+
+    assert to_sympy(3) == 3 and to_sympy(Fraction(1, 2)) == sympy.Rational(1, 2)
+    with pytest.raises(sympy.SympifyError):
+        to_sympy("__import__('os').system('true')")

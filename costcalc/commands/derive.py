@@ -15,6 +15,7 @@ import click
 
 from costcalc.cli import dimension_options, main
 from costcalc.errors import CostcalcError, UsageError
+from costcalc.num import to_sympy
 
 FORMATS = ("table", "json", "latex")
 METRIC_CHOICES = ("macs", "params", "flops", "weights", "memory", "bytes", "elementwise", "comparisons",
@@ -125,8 +126,7 @@ def derivation_latex(d: Any) -> str:
         lines[-1] += r" \\"
         lines.append(rf"&= {tex(d.expanded)}")
     if d.value is not None:
-        v = sympy.Rational(d.value.numerator, d.value.denominator) if isinstance(d.value, Fraction) \
-            else sympy.sympify(d.value)
+        v = to_sympy(d.value)
         lines[-1] += r" \\"
         at = r",\ ".join(f"{k}={v}" for k, v in (d.dims or {}).items())
         approx = rf" \approx {float(d.value):.4g}" if isinstance(d.value, Fraction) else ""

@@ -6,7 +6,7 @@ from typing import Any
 
 from costcalc.cost import CONVENTION, COST_FIELDS, Shape
 from costcalc.engine import LayerReport
-from costcalc.num import pretty, to_json
+from costcalc.num import pretty, to_json, to_sympy
 
 #: (field, label) of the rows of the ``layer`` table, in order
 QUANTITIES: tuple[tuple[str, str], ...] = (
@@ -135,7 +135,7 @@ def layer_latex(r: LayerReport) -> str:
     import sympy
 
     def tex(v: Any) -> str:
-        return sympy.latex(sympy.sympify(v)) if not isinstance(v, str) else v
+        return sympy.latex(to_sympy(v)) if not isinstance(v, str) else v
 
     lines = [
         r"\begin{align*}",
