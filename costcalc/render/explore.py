@@ -36,6 +36,21 @@ def _rows(view: View) -> list[tuple[str, str]]:
             *((q, _LABELS[q]) for q in ("elementwise", "comparisons", "activations", "memory", "bytes"))]
 
 
+def _total_cells(cmp: Any, view: View) -> list[list[str]]:
+    """One row per quantity: its label, then each network's total and (after the first) its
+    ratio to the first network."""
+    ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
+    body = []
+    for q, label in _rows(view):
+        cells = [label]
+        for i, r in enumerate(cmp.results):
+            cells.append(pretty(quantity(r.totals, q, view.dtype_bytes), True))
+            if i:
+                cells.append(ratio_text(ratios[i][q]))
+        body.append(cells)
+    return body
+
+
 def _long_rows(view: View) -> list[tuple[str, str]]:
     """Columns of a long sweep table: short labels, so that a row fits a 120-column terminal."""
     ops = "flops" if view.units == "flops" else "macs"
@@ -99,15 +114,7 @@ def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
     first = cmp.results[0]
     totals = Table(title=f"[bold]totals[/] (ratio: × {first.spec.name})", title_justify="left",
                    caption=CONVENTION, caption_justify="left")
-    ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
-    body = []
-    for q, label in _rows(view):
-        cells = [label]
-        for i, r in enumerate(cmp.results):
-            cells.append(pretty(quantity(r.totals, q, view.dtype_bytes), True))
-            if i:
-                cells.append(ratio_text(ratios[i][q]))
-        body.append(cells)
+    body = _total_cells(cmp, view)
     widths = [max(len(row[j]) for row in body) for j in range(len(body[0]))]
     totals.add_column("", min_width=widths[0])
     j = 1
@@ -163,14 +170,7 @@ def compare_markdown(cmp: Compared, view: View = View()) -> str:
     first = cmp.results[0]
     head = ["| |"] + [f" {_plain_title(r)} |" + (" × |" if i else "") for i, r in enumerate(cmp.results)]
     lines = ["".join(head), "|---|" + "|".join("--:" if i == 0 else "--:|--:" for i in range(len(cmp.results))) + "|"]
-    ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
-    for q, label in _rows(view):
-        cells = [label]
-        for i, r in enumerate(cmp.results):
-            cells.append(pretty(quantity(r.totals, q, view.dtype_bytes), True))
-            if i:
-                cells.append(ratio_text(ratios[i][q]))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in _total_cells(cmp, view)]
     lines += ["", f"Ratios (×) are to {_plain_title(first)}.", ""]
     for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
         lines += [f"| {label} by type | " + " | ".join(f"{_plain_title(r)} | %" for r in cmp.results) + " |",
