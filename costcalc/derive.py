@@ -415,7 +415,7 @@ def derive(expr_text: str, metric: str = "macs", dims: Mapping[str, Any] | None 
             bad = m.group(1)
             hint = suggest(bad, types)
             raise ExprError(f"unknown layer type {bad!r} in '{text}'"
-                            + (hint if hint else f" (known types: {', '.join(sorted(types))})")) from None
+                            + (hint if hint else " (`costcalc types` lists the known types)")) from None
         raise
     import sympy
 

@@ -148,6 +148,9 @@ ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "relu6": nn.ReLU6,
     "hardswish": nn.Hardswish,
+    "sigmoid": nn.Sigmoid,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
     "hardsigmoid": nn.Hardsigmoid,
 }
 

@@ -231,9 +231,9 @@ BAD = [
      "Error: shufflenet_unit: -M 24: a stride-2 ShuffleNet unit concatenates its input: M must exceed N=24"),
     (["--type", "bottleneck", "-H", "56", "-N", "64", "-M", "256", "--param", "stride_on=2x2"],
      "Error: bottleneck: stride_on 2x2: must be '1x1' or '3x3'"),
-    (["--type", "depthwise", "-H", "56", "-N", "64", "--param", "act=gelu"],
-     "Error: depthwise: act gelu: unknown activation (did you mean 'relu', 'relu6'?); "
-     "known: relu, relu6, hardsigmoid, hardswish"),
+    (["--type", "depthwise", "-H", "56", "-N", "64", "--param", "act=mish"],
+     "Error: depthwise: act mish: unknown activation; "
+     "known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
     (["--type", "channel_shuffle", "-H", "28", "-N", "240", "-G", "7"],
      "Error: channel_shuffle: -G 7: groups must divide the channels N=240"),
 ]

@@ -132,6 +132,14 @@ case("hardsigmoid", "hardsigmoid", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(comparisons=2 * _n, elementwise=2 * _n, activations=_n, memory=2 * _n))
 case("hardswish", "hardswish", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(comparisons=2 * _n, elementwise=3 * _n, activations=_n, memory=2 * _n))
+# sigmoid 1/(1 + exp(-x)): exp, add, divide; silu x·sigmoid(x): one more multiply;
+# gelu x·(1 + erf(x/√2))/2: scale, erf, add, multiply, halve
+case("sigmoid", "sigmoid", dict(), ((56, 56, 64),), (56, 56, 64),
+     _zero(elementwise=3 * _n, activations=_n, memory=2 * _n))
+case("silu", "silu", dict(), ((56, 56, 64),), (56, 56, 64),
+     _zero(elementwise=4 * _n, activations=_n, memory=2 * _n))
+case("gelu", "gelu", dict(), ((56, 56, 64),), (56, 56, 64),
+     _zero(elementwise=5 * _n, activations=_n, memory=2 * _n))
 # 2x2/2 max pool: 3 comparisons per output
 case("maxpool-2x2", "maxpool", dict(), ((112, 112, 64),), (56, 56, 64),
      _zero(comparisons=56 * 56 * 64 * 3, activations=56 * 56 * 64, memory=112 * 112 * 64 + 56 * 56 * 64))

@@ -182,7 +182,9 @@ class LayerType:
         if name == "bn":
             return {"doc": "follow with BatchNorm", "kind": "bool"}
         if name == "act":
-            return {"doc": "follow with an activation (relu, relu6, hardswish)", "kind": "str"}
+            from costcalc.layers.primitives import ACTIVATIONS
+
+            return {"doc": f"follow with an activation ({', '.join(ACTIVATIONS)})", "kind": "str"}
         return self._metadata[name]
 
     @functools.cached_property
@@ -271,7 +273,7 @@ def get_type(name: str) -> LayerType:
     except KeyError:
         close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
-            f"known types: {', '.join(sorted(REGISTRY))}"
+            "`costcalc types` lists the known types"
         raise CostcalcError(f"unknown layer type {name!r} ({hint})") from None
 
 

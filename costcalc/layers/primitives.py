@@ -37,9 +37,15 @@ ACTIVATIONS: dict[str, tuple[int, int]] = {
     "relu6": (2, 0),  # min(max(x, 0), 6)
     "hardsigmoid": (2, 2),  # relu6(x + 3) / 6
     "hardswish": (2, 3),  # x · relu6(x + 3) / 6
+    "sigmoid": (0, 3),  # 1 / (1 + exp(−x)): exp, add, divide
+    "silu": (0, 4),  # x · sigmoid(x) (swish)
+    "gelu": (0, 5),  # x · (1 + erf(x/√2)) / 2: scale, erf, add, multiply, halve
 }
 
 
+@register("gelu", "GELU x·(1+erf(x/√2))/2: 5 ops per element", kind="gelu")
+@register("silu", "SiLU (swish) x·sigmoid(x): 4 ops per element", kind="silu")
+@register("sigmoid", "sigmoid 1/(1+exp(−x)): 3 ops per element", kind="sigmoid")
 @register("hardswish", "hard-swish x·relu6(x+3)/6: 2 comparisons + 3 ops per element", kind="hardswish")
 @register("hardsigmoid", "hard-sigmoid relu6(x+3)/6: 2 comparisons + 2 ops per element", kind="hardsigmoid")
 @register("relu6", "ReLU6: 2 comparisons per element", kind="relu6")
