@@ -1,0 +1,298 @@
+"""The graph an importer builds: costcalc layers over the framework's tensors, before it is a spec.
+
+Both front ends (:mod:`~costcalc.importer.torch_import`, :mod:`~costcalc.importer.onnx_import`) walk
+their framework's graph in execution order and, for every operator, either
+
+- emit an :class:`Op` (one costcalc layer: a registered type, its fields, the tensors it takes),
+- fold it into the op that produced its input (BatchNorm and an activation after a convolution:
+  ``conv`` with ``bn: true, act: relu`` is exactly conv → BatchNorm → ReLU),
+- alias its output to its input (dropout at inference, ``contiguous``, a flatten before an ``fc``:
+  costcalc's shapes are H × W × C and ``fc`` reads all H·W·C of them), or
+- record it as :class:`Unsupported` (an operator costcalc has no rule for: never a silent zero).
+
+Each op carries its *scope*, the module path it ran in (``layer1.0``), which becomes the spec's
+group nesting, and the framework's shape of its output, which checks costcalc's own shape rules
+(:func:`check_shapes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from costcalc.errors import CostcalcError
+
+#: activations costcalc can append to a convolution (``act:``) and has as layers of their own
+ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu")
+
+
+class ImportFailure(CostcalcError):
+    """A model costcalc cannot import: the message names the operator, node and shapes (exit 1)."""
+
+
+class ImportUsageError(CostcalcError):
+    """A SOURCE argument or option that cannot be used (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(eq=False)
+class Tensor:
+    """A tensor of the framework's graph: its shape, batch first (``(1, C, H, W)`` or ``(1, F)``;
+    ints or sympy expressions in the framework's size symbols), and the op that produced it
+    (``None``: the network input)."""
+
+    shape: tuple[Any, ...]
+    producer: Op | None = None
+
+
+@dataclass(eq=False)
+class Op:
+    """One costcalc layer: ``type`` with ``fields``, consuming ``inputs``, producing ``output``.
+    ``scope`` is the module path it ran in; ``name`` its name there; ``source`` the framework
+    operators it stands for (for messages)."""
+
+    type: str
+    fields: dict[str, Any]
+    inputs: list[Tensor]
+    output: Tensor
+    scope: tuple[str, ...]
+    name: str
+    source: str
+    #: the module of the convolution itself, when BatchNorm/activation folds moved the op up to a
+    #: common module (what later folds are related to)
+    anchor: tuple[str, ...] | None = None
+
+    @property
+    def path(self) -> str:
+        return ".".join((*self.scope, self.name))
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """An operator costcalc has no rule for, where it is and what it touched."""
+
+    op: str
+    node: str
+    where: str
+    inputs: tuple[str, ...]
+    output: str
+    reason: str = ""
+
+    def describe(self) -> str:
+        at = f" in {self.where}" if self.where else ""
+        shapes = f"{', '.join(self.inputs) or 'no tensor inputs'} → {self.output}"
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.op} (node {self.node}{at}; {shapes}){why}"
+
+
+@dataclass
+class Graph:
+    """What a front end builds. ``ops`` in execution order; ``output`` the model's output tensor."""
+
+    input: Tensor
+    ops: list[Op] = field(default_factory=list)
+    output: Tensor | None = None
+    unsupported: list[Unsupported] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def emit(self, type_: str, fields: Mapping[str, Any], inputs: Sequence[Tensor], shape: tuple[Any, ...],
+             scope: tuple[str, ...], name: str, source: str) -> Tensor:
+        """Add a layer; returns its output tensor."""
+        out = Tensor(tuple(shape))
+        op = Op(type_, dict(fields), list(inputs), out, scope, name, source)
+        out.producer = op
+        self.ops.append(op)
+        return out
+
+    def fold_post(self, x: Tensor, what: str, value: Any, scope: tuple[str, ...], sole_consumer: bool,
+                  source: str) -> Tensor | None:
+        """Fold a BatchNorm (``what="bn"``) or an activation (``what="act"``, ``value`` its name)
+        into the convolution that produced ``x``, if that is exact: ``x`` is a conv's output used
+        only here, in the same module or a sibling module (the conv's module's parent), and the conv
+        has no activation yet (a BatchNorm folds only before the activation). Returns the new output
+        tensor (the conv's), or None when it does not fold."""
+        op = x.producer
+        if op is None or not sole_consumer or op.type not in CONV_TYPES:
+            return None
+        if op.fields.get("act") or (what == "bn" and op.fields.get("bn")):
+            return None
+        anchor = op.anchor if op.anchor is not None else op.scope
+        if not _related(anchor, scope):
+            return None
+        op.fields[what] = True if what == "bn" else value
+        op.source += f" + {source}"
+        # the layer now stands for ops in both modules: it belongs to their common module
+        common = _common(op.scope, scope)
+        if len(op.scope) > len(common):
+            op.anchor = anchor
+            op.name = op.scope[len(common)]
+            op.scope = common
+        return x
+
+
+#: the conv types a BatchNorm and an activation fold into (``bn``/``act`` post-ops)
+CONV_TYPES = ("conv", "pointwise", "grouped", "depthwise")
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _related(conv_scope: tuple[str, ...], scope: tuple[str, ...]) -> bool:
+    """Whether an op in ``scope`` may fold into a conv in ``conv_scope``: the same module, the
+    conv's module's parent, or a sibling of the conv's module (``features.0.0`` conv,
+    ``features.0.1`` BatchNorm). Never across blocks: the last conv of one block and the first
+    BatchNorm of the next stay apart, so every block keeps its own layers."""
+    parent = conv_scope[:-1]
+    return scope == conv_scope or scope == parent or (len(scope) == len(conv_scope) and scope[:-1] == parent)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sizes: the framework's symbols as spec expressions
+
+
+@dataclass(frozen=True)
+class SizeVars:
+    """How the framework's size symbols appear in the spec: ``names`` maps each symbol (by its
+    string) to a spec variable; ``defaults`` gives each variable's default value."""
+
+    names: Mapping[str, str]
+    defaults: Mapping[str, int]
+
+    def concrete(self, v: Any) -> int:
+        """``v`` at the defaults (the size the model was traced at)."""
+        if isinstance(v, int):
+            return v
+        subs = {s: self.defaults[self.names[str(s)]] for s in v.free_symbols}
+        return int(v.subs(subs))
+
+    def text(self, v: Any) -> Any:
+        """``v`` as a spec value: an int, or expression text over the spec variables."""
+        if isinstance(v, int):
+            return v
+        try:
+            return int(v)
+        except TypeError:
+            pass
+        return expr_text(v, self.names)
+
+
+def expr_text(e: Any, names: Mapping[str, str]) -> str:
+    """A sympy size expression (with torch's ``FloorDiv``/``CeilDiv``) as spec expression text
+    (``(resolution - 1)//2 + 1``). Only integer arithmetic appears in shapes; anything else is an
+    :class:`ImportFailure`, never a guess."""
+    import sympy
+
+    fn = type(e).__name__
+    if e.is_Integer:
+        return str(int(e))
+    if e.is_Symbol:
+        if str(e) not in names:
+            raise ImportFailure(f"size symbol {e} is not one of the input's sizes")
+        return names[str(e)]
+    if e.is_Add:
+        parts = [expr_text(a, names) for a in e.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out += f" - {p[1:]}" if p.startswith("-") else f" + {p}"
+        return f"({out})"
+    if e.is_Mul:
+        return "*".join(_atom(expr_text(a, names)) for a in e.args)
+    if fn in ("FloorDiv", "floor_div"):
+        a, b = e.args
+        return f"({_atom(expr_text(a, names))}//{_atom(expr_text(b, names))})"
+    if fn == "CeilDiv" or fn == "IntTrueDiv":
+        a, b = e.args
+        return f"(-((-{_atom(expr_text(a, names))})//{_atom(expr_text(b, names))}))"
+    if isinstance(e, sympy.Rational):
+        return f"({e.p}/{e.q})"
+    raise ImportFailure(f"size expression {e} ({fn}) cannot be written in a spec")
+
+
+def _atom(s: str) -> str:
+    return s if s.replace("_", "").isalnum() or (s.startswith("(") and s.endswith(")")) else f"({s})"
+
+
+# ----------------------------------------------------------------------------------------------
+# Op tables: one entry per operator, so a new costcalc type is one new line
+
+
+#: handler signature shared by the front ends: (context, framework node) -> None
+Handler = Callable[[Any, Any], None]
+
+
+def supports(type_name: str, *field_names: str) -> bool:
+    """Whether costcalc has layer type ``type_name`` with ``field_names`` (types and fields that
+    are not on this version's registry make an import an explicit unsupported-op error)."""
+    from costcalc.layers.base import REGISTRY, _load
+
+    _load()
+    lt = REGISTRY.get(type_name)
+    if lt is None:
+        return False
+    names = getattr(lt, "fields", None) or lt.params
+    return all(f in names for f in field_names)
+
+
+def pair(v: Sequence[int] | int) -> int | list[int]:
+    """A kernel/stride/padding/dilation as a spec value: one number when square, else [h, w]."""
+    if isinstance(v, (list, tuple)):
+        if len(v) == 1 or v[0] == v[1]:
+            return int(v[0])
+        return [int(v[0]), int(v[1])]
+    return int(v)
+
+
+def shape_text(shape: Sequence[Any]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def conv_fields(*, n: int, m: int, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
+                g: int, bias: bool) -> tuple[str, dict[str, Any]]:
+    """The costcalc type and fields of a 2-D convolution (PyTorch's Conv2d arguments):
+    ``depthwise`` when G = N = M, ``grouped`` when 1 < G, ``pointwise`` for an unpadded 1×1,
+    else ``conv``. Fields equal to costcalc's defaults are left out (padding defaults to
+    D·(K−1)//2, "same")."""
+    kk, ss, pp, dd = pair(k), pair(s), pair(p), pair(d)
+    fields: dict[str, Any] = {}
+    if g == n and m == n and g > 1:
+        type_ = "depthwise"
+    elif g > 1:
+        type_ = "grouped"
+        fields["M"] = m
+        fields["G"] = g
+    elif kk == 1 and pp == 0:
+        type_ = "pointwise"
+        fields["M"] = m
+    else:
+        type_ = "conv"
+        fields["M"] = m
+    if type_ != "pointwise":
+        if kk != 3:
+            fields["K"] = kk
+    if ss != 1:
+        fields["S"] = ss
+    if type_ != "pointwise":
+        same = [dd_ * (k_ - 1) // 2 for dd_, k_ in zip(_two(d), _two(k))]
+        if list(_two(p)) != same:
+            fields["P"] = pp
+        if dd != 1:
+            fields["D"] = dd
+    if bias:
+        fields["bias"] = True
+    return type_, fields
+
+
+def _two(v: Sequence[int] | int) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        return (int(v[0]), int(v[-1]))
+    return (int(v), int(v))
+
+
+def needs_pairs(*values: Any) -> bool:
+    """Whether any of the values is a non-square [h, w] pair."""
+    return any(isinstance(v, list) for v in values)

@@ -1,0 +1,1041 @@
+"""A PyTorch model (``package.module:callable``) as a costcalc graph, with its input size symbolic.
+
+The model is built on PyTorch's ``meta`` device (random init, no weights are ever loaded: a meta
+tensor has a shape and no data) and traced by ``torch.export`` with the input's height and width
+dynamic (``Dim.AUTO``), so every shape in the graph is an expression in the input size. The ATen
+graph is walked in execution order; each operator is looked up in :data:`OPS` (one entry per
+operator) and becomes a costcalc layer, folds into the convolution before it (BatchNorm, then an
+activation), is a view of its input (dropout, flatten before an ``fc``), or is an unsupported
+operator, listed with its node name and shapes.
+
+Importing the module runs its code (as ``python -c "import package.module"`` would), and so does
+calling the callable; nothing else is executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from costcalc.importer.ir import (
+    ACTIVATION_TYPES,
+    Graph,
+    ImportFailure,
+    ImportUsageError,
+    SizeVars,
+    Tensor,
+    Unsupported,
+    conv_fields,
+    needs_pairs,
+    pair,
+    shape_text,
+    supports,
+)
+
+#: ``package.module:callable`` (the callable may be a dotted attribute path)
+TARGET = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):(?P<attr>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)$")
+
+
+def is_target(text: str) -> bool:
+    """Whether ``text`` looks like ``package.module:callable``."""
+    return bool(TARGET.match(text))
+
+
+# ----------------------------------------------------------------------------------------------
+# Building the model
+
+
+def load_model(target: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Import ``package.module`` and call ``callable(**kwargs)`` (an ``nn.Module`` instance is used
+    as it is); the result must be a ``torch.nn.Module``. Built on the meta device when the model
+    allows it (no memory for weights, no initialisation cost), else on the CPU and moved to meta.
+    Every failure is one line: a missing module, a callable that raises, needs arguments or returns
+    something that is not a module."""
+    import torch
+
+    m = TARGET.match(target)
+    if not m:
+        raise ImportUsageError(f"{target!r} is not PACKAGE.MODULE:CALLABLE (e.g. torchvision.models:resnet50) "
+                               "or a .onnx file")
+    mod_name, attr = m.group("module"), m.group("attr")
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or mod_name
+        raise ImportUsageError(f"{target}: cannot import module {mod_name!r}: no module named {missing!r}") from None
+    except Exception as e:  # noqa: BLE001 - the user's module failed while importing: say so, in one line
+        raise ImportFailure(f"{target}: importing module {mod_name!r} raised {_one_line(e)}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ImportUsageError(f"{target}: module {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, torch.nn.Module):
+        if kwargs:
+            raise ImportUsageError(f"{target} is a module instance, not a callable: --kwargs does not apply")
+        return obj.to("meta")
+    if not callable(obj):
+        raise ImportFailure(f"{target} is a {type(obj).__name__}, not a callable returning a torch.nn.Module")
+    kwargs = dict(kwargs or {})
+
+    def build(device: str) -> Any:
+        with torch.device(device), _quiet():
+            return obj(**kwargs)
+
+    try:
+        try:
+            model = build("meta")
+        except TypeError:
+            raise
+        except Exception:  # noqa: BLE001 - some initialisers need real tensors: build on the CPU
+            model = build("cpu")
+    except TypeError as e:
+        text = str(e)
+        if "argument" in text and ("missing" in text or "unexpected" in text or "positional" in text):
+            hint = " (give them with --kwargs '{\"name\": value}')" if "missing" in text else ""
+            raise ImportFailure(f"{target}: calling it failed: {_one_line(e)}{hint}") from None
+        raise ImportFailure(f"{target}: calling it raised {_one_line(e)}") from None
+    except Exception as e:  # noqa: BLE001
+        raise ImportFailure(f"{target}: calling it raised {_one_line(e)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ImportFailure(f"{target} returned {_a(type(model).__name__)}, not a torch.nn.Module")
+    return model.to("meta").eval()
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence PyTorch's warnings and the symbolic-shape solver's log noise during a trace."""
+    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
+                                              "torch.export", "torch._export", "torch.fx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tracing
+
+
+def export(model: Any, shape: tuple[int, int, int], target: str) -> Any:
+    """``torch.export`` of ``model`` on a ``(1, C, H, W)`` meta input with H and W dynamic."""
+    import torch
+
+    c, h, w = shape
+    x = torch.zeros(1, c, h, w, device="meta")
+    auto = torch.export.Dim.AUTO
+    try:
+        with _quiet():
+            return torch.export.export(model, (x,), dynamic_shapes=({2: auto, 3: auto},), strict=False)
+    except Exception as e:  # noqa: BLE001 - torch.export's errors are pages long: one line that says why
+        raise ImportFailure(f"{target}: torch.export cannot trace the model: {_export_reason(e)}") from None
+
+
+def _export_reason(e: BaseException) -> str:
+    text = str(e)
+    name = type(e).__name__
+    frame = re.search(r'File "([^"]+)", line (\d+)', text)
+    at = f" (at {frame.group(1).rsplit('/', 1)[-1]}:{frame.group(2)})" if frame else ""
+    if "data-dependent" in text or "DataDependent" in name or "GuardOnDataDependent" in text:
+        return f"its forward depends on tensor values (data-dependent control flow){at}"
+    if "meta tensors" in text or "meta" in text and "item()" in text:
+        return f"its forward reads tensor values (.item() or similar){at}"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), name)
+    if len(first) > 240:
+        first = first[:237] + "..."
+    return f"{name}: {first}{at}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Values of the walk
+
+
+@dataclass
+class _Val:
+    """A tensor as the ATen graph sees it: the costcalc tensor behind it, the framework's shape of
+    this view, and whether costcalc's H×W×C differs from this view's layout (a flattened spatial
+    map: only ``fc`` and elementwise layers read it correctly)."""
+
+    tensor: Tensor
+    shape: tuple[Any, ...]
+    flat: bool = False
+
+
+@dataclass
+class _Param:
+    name: str
+    numel: int
+    shape: tuple[int, ...]
+    is_param: bool
+
+
+@dataclass
+class _Shuffle:
+    """A channel shuffle in progress: reshape (1, C, H, W) → (1, G, C/G, H, W) [stage 1],
+    transpose(1, 2) [stage 2], reshape back → ``channel_shuffle`` with G."""
+
+    src: _Val
+    groups: int
+    stage: int
+    node: str
+
+
+@dataclass
+class _Multi:
+    """A tuple result (chunk, split, max_pool2d_with_indices): ``get(i)`` gives element i."""
+
+    get: Callable[[int], Any]
+
+
+class _Walk:
+    def __init__(self, ep: Any, sizes: SizeVars, allow_unknown: bool) -> None:
+        self.ep = ep
+        self.sizes = sizes
+        self.allow_unknown = allow_unknown
+        self.values: dict[Any, Any] = {}
+        self.origin: dict[int, Any] = {}  # id(Tensor) -> fx node that last produced it
+        self.param_uses: dict[str, int] = {}
+        self.graph: Graph | None = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def shape(self, node: Any) -> tuple[Any, ...]:
+        return tuple(_dim(s) for s in node.meta["val"].shape)
+
+    def scope(self, node: Any) -> tuple[str, ...]:
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return ()
+        path = list(stack.values())[-1][0]
+        if not isinstance(path, str) or path.startswith("_empty") or not path:
+            return ()
+        return tuple(p.split("@")[0] for p in path.split("."))
+
+    def val(self, arg: Any) -> Any:
+        return self.values.get(arg) if hasattr(arg, "op") else None
+
+    def tensor(self, node: Any, i: int, *, spatial: bool = True) -> _Val:
+        """Argument ``i`` of ``node`` as a tensor value whose costcalc shape matches its layout
+        (``spatial``: a (1, C, H, W) map or a (1, C) vector, not a flattened map)."""
+        arg = node.args[i] if i < len(node.args) else None
+        v = self.val(arg)
+        if isinstance(v, _Shuffle):
+            raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
+        if not isinstance(v, _Val):
+            raise _Skip(f"argument {i} is not a tensor costcalc follows")
+        if spatial and v.flat:
+            raise _Skip("on a flattened feature map (costcalc keeps H×W×C there)")
+        if spatial and len(v.shape) not in (2, 4):
+            raise _Skip(f"on a {len(v.shape)}-D tensor (costcalc layers take N×C×H×W maps or N×F vectors)")
+        return v
+
+    def param(self, node: Any, i: int, kind: str) -> _Param | None:
+        arg = node.args[i] if i < len(node.args) else None
+        if arg is None:
+            return None
+        p = self.val(arg)
+        if not isinstance(p, _Param):
+            raise _Skip(f"its {kind} is computed at run time, not a parameter")
+        if not p.is_param:
+            raise _Skip(f"its {kind} is a buffer, not a learnable parameter")
+        return p
+
+    def use(self, *params: _Param | None) -> None:
+        for p in params:
+            if p is not None:
+                self.param_uses[p.name] = self.param_uses.get(p.name, 0) + 1
+
+    def sole(self, node: Any, v: _Val) -> bool:
+        """``v`` came straight from the node that made its tensor, and ``node`` is its only user."""
+        src = node.args[0]
+        return self.origin.get(id(v.tensor)) is src and len(src.users) == 1
+
+    def emit(self, node: Any, type_: str, fields: Mapping[str, Any], inputs: Sequence[_Val], name: str,
+             flat: bool = False) -> _Val:
+        assert self.graph is not None
+        shape = self.shape(node)
+        t = self.graph.emit(type_, fields, [v.tensor for v in inputs], shape, self.scope(node), name,
+                            f"{_op_name(node)} ({node.name})")
+        self.origin[id(t)] = node
+        out = _Val(t, shape, flat)
+        self.values[node] = out
+        return out
+
+    def alias(self, node: Any, v: Any, shape: tuple[Any, ...] | None = None, flat: bool | None = None) -> None:
+        if isinstance(v, _Val):
+            v = _Val(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat)
+        self.values[node] = v
+
+    def concrete(self, v: Any) -> int:
+        return self.sizes.concrete(v)
+
+    # -- the walk ------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        from torch.export.graph_signature import InputKind
+
+        sig = self.ep.graph_signature
+        kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
+        for node in self.ep.graph.nodes:
+            if node.op == "placeholder":
+                spec = kinds.get(node.name)
+                if spec is not None and spec.kind == InputKind.USER_INPUT:
+                    shape = self.shape(node)
+                    t = Tensor(shape)
+                    self.graph = Graph(t)
+                    self.values[node] = _Val(t, shape)
+                else:
+                    val = node.meta.get("val")
+                    shape = tuple(int(s) for s in getattr(val, "shape", ()))
+                    numel = 1
+                    for s in shape:
+                        numel *= s
+                    is_param = spec is not None and spec.kind == InputKind.PARAMETER
+                    self.values[node] = _Param(spec.target if spec is not None else node.name, numel, shape,
+                                               is_param)
+                continue
+            if node.op == "output":
+                outs = [self.val(a) for a in _flatten_args(node.args)]
+                outs = [o for o in outs if isinstance(o, _Val)]
+                assert self.graph is not None
+                self.graph.output = outs[0].tensor if outs else None
+                if len(outs) > 1:
+                    self.graph.notes.append(f"the model returns {len(outs)} tensors; the spec's output is the "
+                                            "first")
+                continue
+            if node.op != "call_function":
+                continue
+            self.call(node)
+        assert self.graph is not None
+        return self.graph
+
+    def call(self, node: Any) -> None:
+        name = _op_name(node)
+        val = node.meta.get("val")
+        handler = OPS.get(name)
+        if handler is None and not _has_tensor(val):
+            return  # size arithmetic (sym_size, operator.add on sizes), assertions: no tensor, no cost
+        try:
+            if handler is None:
+                raise _Skip("")
+            handler(self, node)
+        except _Skip as e:
+            self.unsupported(node, e.reason)
+        if name.split(".")[1].endswith("_") and node.args and hasattr(node.args[0], "op") \
+                and name not in ("aten.dropout_.default",):
+            # an in-place op: later uses of its input see its output
+            self.values[node.args[0]] = self.values.get(node)
+
+    def unsupported(self, node: Any, reason: str) -> None:
+        assert self.graph is not None
+        name = _op_name(node)
+        ins = []
+        first: _Val | None = None
+        for a in _flatten_args(node.args):
+            v = self.val(a)
+            if isinstance(v, _Val):
+                ins.append(shape_text(self._concrete_shape(v.shape)))
+                first = first or v
+            elif isinstance(v, _Shuffle):
+                first = first or v.src
+        out_val = node.meta.get("val")
+        out_shape = tuple(_dim(s) for s in out_val.shape) if hasattr(out_val, "shape") else None
+        out_text = shape_text(self._concrete_shape(out_shape)) if out_shape is not None else "a tuple"
+        where = ".".join(self.scope(node))
+        self.graph.unsupported.append(Unsupported(name, node.name, where, tuple(ins), out_text, reason))
+        if not self.allow_unknown:
+            self.values[node] = None
+            return
+        src = first or _Val(self.graph.input, self.graph.input.shape)
+        if out_shape is None:
+            self.values[node] = _Multi(lambda i, node=node, src=src: self._unknown_item(node, src, i))
+            return
+        self.values[node] = self._unknown(node, src, out_shape, name)
+
+    def _unknown(self, node: Any, src: _Val, out_shape: tuple[Any, ...], op: str) -> _Val:
+        assert self.graph is not None
+        hwc = _hwc(out_shape)
+        fields: dict[str, Any] = {"op": op}
+        in_hwc = _hwc(src.shape) if not src.flat else None
+        if in_hwc is None or not _same(in_hwc[2], hwc[2]):
+            fields["M"] = hwc[2]
+        if in_hwc is None or not _same(in_hwc[0], hwc[0]):
+            fields["OH"] = hwc[0]
+        if in_hwc is None or not _same(in_hwc[1], hwc[1]):
+            fields["OW"] = hwc[1]
+        t = self.graph.emit("unknown", fields, [src.tensor], out_shape, self.scope(node), op.split(".")[1],
+                            f"{op} ({node.name})")
+        self.origin[id(t)] = node
+        return _Val(t, out_shape)
+
+    def _unknown_item(self, node: Any, src: _Val, i: int) -> _Val:
+        item = node.meta["val"][i]
+        return self._unknown(node, src, tuple(_dim(s) for s in item.shape), _op_name(node))
+
+    def _concrete_shape(self, shape: Sequence[Any]) -> tuple[Any, ...]:
+        out = []
+        for s in shape:
+            try:
+                out.append(self.concrete(s))
+            except Exception:  # noqa: BLE001 - a message: show the expression
+                out.append(s)
+        return tuple(out)
+
+
+class _Skip(Exception):
+    """An operator the walk cannot map; ``reason`` says why (empty: no rule for it at all)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _dim(s: Any) -> Any:
+    if isinstance(s, int):
+        return s
+    node = getattr(s, "node", None)
+    if node is not None and hasattr(node, "expr"):
+        import sympy
+
+        e = node.expr
+        return int(e) if isinstance(e, sympy.Integer) else e
+    return int(s)
+
+
+def _hwc(shape: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """A framework shape (batch first) as costcalc's H × W × C."""
+    if len(shape) == 4:
+        return (shape[2], shape[3], shape[1])
+    if len(shape) == 3:
+        return (1, shape[1], shape[2])
+    n: Any = 1
+    for s in shape[1:]:
+        n = n * s
+    return (1, 1, n)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) or (hasattr(a, "equals") and bool(a.equals(b)))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _has_tensor(val: Any) -> bool:
+    if isinstance(val, (list, tuple)):
+        return any(_has_tensor(v) for v in val)
+    return hasattr(val, "shape") and hasattr(val, "dtype")
+
+
+def _flatten_args(args: Any) -> list[Any]:
+    out: list[Any] = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out += _flatten_args(a)
+        else:
+            out.append(a)
+    return out
+
+
+def _op_name(node: Any) -> str:
+    t = node.target
+    name = str(t)
+    if not name.startswith("aten."):
+        mod = getattr(t, "__module__", "") or ""
+        name = f"{mod.split('.')[0] or 'python'}.{getattr(t, '__name__', name)}"
+    return name
+
+
+def _arg(node: Any, i: int, name: str, default: Any) -> Any:
+    if i < len(node.args):
+        return node.args[i]
+    return node.kwargs.get(name, default)
+
+
+def _ints(v: Any, n: int = 2) -> list[int]:
+    if isinstance(v, (list, tuple)):
+        vals = [int(x) for x in v]
+        return vals * n if len(vals) == 1 else vals
+    return [int(v)] * n
+
+
+# ----------------------------------------------------------------------------------------------
+# Operators: one handler per ATen operator (extend by adding an entry to OPS)
+
+
+def _conv(w: _Walk, node: Any) -> None:
+    name = _op_name(node)
+    x = w.tensor(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("a convolution on a tensor that is not N×C×H×W")
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    if name.startswith("aten.convolution") or name.startswith("aten._convolution"):
+        stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "dilation", [1])
+        if _arg(node, 6, "transposed", False):
+            _pending("a transposed convolution", "conv_transpose")
+        groups = int(_arg(node, 8, "groups", 1))
+    else:
+        stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "dilation", [1])
+        groups = int(_arg(node, 6, "groups", 1))
+    assert weight is not None
+    m, _, kh, kw = weight.shape
+    d = _ints(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = [0, 0]
+        elif all((di * (k - 1)) % 2 == 0 for di, k in zip(d, (kh, kw))):
+            p = [di * (k - 1) // 2 for di, k in zip(d, (kh, kw))]
+        else:
+            raise _Skip("padding='same' with an even kernel pads unevenly")
+    else:
+        p = _ints(padding)
+    n = x.shape[1]
+    type_, fields = conv_fields(n=int(n), m=m, k=(kh, kw), s=_ints(stride), p=p, d=d, g=groups,
+                                bias=bias is not None)
+    _check_pairs(type_, fields)
+    w.use(weight, bias)
+    w.emit(node, type_, fields, [x], "conv")
+
+
+def _check_pairs(type_: str, fields: Mapping[str, Any]) -> None:
+    if needs_pairs(*fields.values()) and not supports_pairs(type_):
+        _pending("a non-square kernel, stride, padding or dilation", f"[h, w] values in {type_}")
+
+
+_PAIRS: dict[str, bool] = {}
+
+
+def supports_pairs(type_: str) -> bool:
+    """Whether this costcalc version accepts [h, w] for K/S/P/D of ``type_``."""
+    if type_ not in _PAIRS:
+        from costcalc.layers.base import get_type
+
+        try:
+            get_type(type_).make(K=(1, 3))
+            _PAIRS[type_] = True
+        except Exception:  # noqa: BLE001 - a version without non-square windows
+            _PAIRS[type_] = False
+    return _PAIRS[type_]
+
+
+def _pending(what: str, needs: str) -> None:
+    raise _Skip(f"{what} needs {needs}, which this version of costcalc does not have yet")
+
+
+def _linear(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0, spatial=False)
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    assert weight is not None
+    m, f = weight.shape
+    elements = 1
+    for s in x.shape[1:]:
+        elements = elements * s
+    if len(x.shape) > 2 and not x.flat and any(w.concrete(s) != 1 for s in x.shape[1:-1]):
+        raise _Skip("a linear layer applied per position (costcalc's fc reads the whole flattened input)")
+    if w.concrete(elements) != f:
+        raise _Skip(f"a linear layer on {f} features of a {shape_text(x.shape)} tensor")
+    w.use(weight, bias)
+    w.emit(node, "fc", {"M": m} if bias is not None else {"M": m, "bias": False}, [x], "fc")
+
+
+def _batchnorm(w: _Walk, node: Any) -> None:
+    name = _op_name(node)
+    x = w.tensor(node, 0)
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    if name == "aten.batch_norm.default" and _arg(node, 5, "training", False):
+        raise _Skip("BatchNorm in training mode")
+    if weight is None or bias is None:
+        raise _Skip("BatchNorm without affine parameters (costcalc counts γ and β)")
+    w.use(weight, bias)
+    assert w.graph is not None
+    if len(x.shape) == 4:
+        folded = w.graph.fold_post(x.tensor, "bn", True, w.scope(node), w.sole(node, x), f"{name} ({node.name})")
+        if folded is not None:
+            w.origin[id(folded)] = node
+            w.values[node] = _Val(folded, x.shape)
+            return
+    w.emit(node, "batchnorm", {}, [x], "bn")
+
+
+def _batchnorm_tuple(w: _Walk, node: Any) -> None:
+    _batchnorm(w, node)
+    out = w.values[node]
+    w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _activation(kind: str) -> Callable[[_Walk, Any], None]:
+    def handler(w: _Walk, node: Any) -> None:
+        x = w.tensor(node, 0, spatial=False)
+        _act(w, node, x, kind)
+
+    handler.__doc__ = f"{kind} activation"
+    return handler
+
+
+def _act(w: _Walk, node: Any, x: _Val, kind: str) -> None:
+    assert w.graph is not None
+    if not x.flat and len(x.shape) == 4:
+        folded = w.graph.fold_post(x.tensor, "act", kind, w.scope(node), w.sole(node, x),
+                                   f"{_op_name(node)} ({node.name})")
+        if folded is not None:
+            w.origin[id(folded)] = node
+            w.values[node] = _Val(folded, x.shape)
+            return
+    w.emit(node, kind, {}, [x], kind, flat=x.flat)
+
+
+def _hardtanh(w: _Walk, node: Any) -> None:
+    lo, hi = float(_arg(node, 1, "min_val", -1.0)), float(_arg(node, 2, "max_val", 1.0))
+    if (lo, hi) != (0.0, 6.0):
+        raise _Skip(f"hardtanh({lo:g}, {hi:g}) is not ReLU6")
+    _act(w, node, w.tensor(node, 0, spatial=False), "relu6")
+
+
+def _gelu(w: _Walk, node: Any) -> None:
+    if _arg(node, 1, "approximate", "none") != "none":
+        raise _Skip("GELU with the tanh approximation (costcalc's gelu is the erf form)")
+    _act(w, node, w.tensor(node, 0, spatial=False), "gelu")
+
+
+def _pool_fields(w: _Walk, node: Any, k: list[int], s: list[int], p: list[int], ceil: bool,
+                 type_: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"K": pair(k)}
+    if pair(s) != pair(k):
+        fields["S"] = pair(s)
+    if pair(p) != 0:
+        fields["P"] = pair(p)
+    if ceil:
+        if not supports(type_, "ceil_mode"):
+            _pending("ceil_mode pooling", f"the {type_} field ceil_mode")
+        fields["ceil_mode"] = True
+    if needs_pairs(*fields.values()) and not supports_pairs(type_):
+        _pending("a non-square pooling window", f"[h, w] values in {type_}")
+    return fields
+
+
+def _maxpool(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    k = _ints(_arg(node, 1, "kernel_size", None))
+    s = _ints(_arg(node, 2, "stride", []) or k)
+    p = _ints(_arg(node, 3, "padding", 0))
+    if _ints(_arg(node, 4, "dilation", 1)) != [1, 1]:
+        raise _Skip("max pooling with dilation")
+    fields = _pool_fields(w, node, k, s, p, bool(_arg(node, 5, "ceil_mode", False)), "maxpool")
+    out = w.emit(node, "maxpool", fields, [x], "maxpool")
+    if _op_name(node).startswith("aten.max_pool2d_with_indices"):
+        w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _avgpool(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    k = _ints(_arg(node, 1, "kernel_size", None))
+    s = _ints(_arg(node, 2, "stride", []) or k)
+    p = _ints(_arg(node, 3, "padding", 0))
+    fields = _pool_fields(w, node, k, s, p, bool(_arg(node, 4, "ceil_mode", False)), "avgpool")
+    if not _arg(node, 5, "count_include_pad", True) and pair(p) != 0:
+        if not supports("avgpool", "count_include_pad"):
+            _pending("average pooling that excludes padding", "the avgpool field count_include_pad")
+        fields["count_include_pad"] = False
+    w.emit(node, "avgpool", fields, [x], "avgpool")
+
+
+def _adaptive_avg(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    out = _ints(_arg(node, 1, "output_size", None))
+    if out == [1, 1]:
+        w.emit(node, "global_avgpool", {}, [x], "avgpool")
+        return
+    if not supports("adaptive_avgpool", "out"):
+        _pending(f"adaptive average pooling to {out[0]}×{out[1]}", "the layer type adaptive_avgpool")
+    w.emit(node, "adaptive_avgpool", {"out": pair(out)}, [x], "avgpool")
+
+
+def _adaptive_max(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    if _ints(_arg(node, 1, "output_size", None)) != [1, 1]:
+        raise _Skip("adaptive max pooling to more than 1×1")
+    out = w.emit(node, "global_maxpool", {}, [x], "maxpool")
+    w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _mean(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    dims = _arg(node, 1, "dim", None)
+    rank = len(x.shape)
+    axes = {int(d) % rank for d in (dims or [])}
+    if rank != 4 or axes != {2, 3}:
+        raise _Skip(f"a mean over dimensions {sorted(axes)} (costcalc's global pools average over H and W)")
+    w.emit(node, "global_avgpool", {}, [x], "mean")
+
+
+def _add(w: _Walk, node: Any) -> None:
+    if not all(hasattr(a, "op") for a in node.args[:2]):
+        raise _Skip("an add with a constant (costcalc's add joins two tensors)")
+    if _arg(node, 2, "alpha", 1) != 1:
+        raise _Skip("an add with alpha ≠ 1")
+    a, b = w.tensor(node, 0, spatial=False), w.tensor(node, 1, spatial=False)
+    if a.shape != b.shape and not all(_same(u, v) for u, v in zip(a.shape, b.shape)):
+        raise _Skip(f"a broadcasting add of {shape_text(a.shape)} and {shape_text(b.shape)}")
+    if a.flat != b.flat:
+        raise _Skip("an add of a flattened and an unflattened tensor")
+    w.emit(node, "add", {}, [a, b], "add", flat=a.flat)
+
+
+def _mul_type() -> str | None:
+    for t in ("mul", "channel_mul"):
+        if supports(t):
+            return t
+    return None
+
+
+def _mul(w: _Walk, node: Any) -> None:
+    if not all(hasattr(a, "op") for a in node.args[:2]):
+        raise _Skip("a multiply by a constant")
+    a, b = w.tensor(node, 0), w.tensor(node, 1)
+    if len(a.shape) != 4 or len(b.shape) != 4:
+        raise _Skip("a multiply of tensors that are not N×C×H×W")
+    if _is_gate(w, a) and not _is_gate(w, b):
+        a, b = b, a  # the full map first, the 1×1×C gate second
+    elif not (_is_gate(w, b) or all(_same(u, v) for u, v in zip(a.shape, b.shape))):
+        raise _Skip(f"a broadcasting multiply of {shape_text(a.shape)} and {shape_text(b.shape)}")
+    t = _mul_type()
+    if t is None:
+        _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
+    w.emit(node, t, {}, [a, b], "mul")
+
+
+def _is_gate(w: _Walk, v: _Val) -> bool:
+    return len(v.shape) == 4 and all(isinstance(s, int) and s == 1 for s in v.shape[2:])
+
+
+def _cat(w: _Walk, node: Any) -> None:
+    items = node.args[0]
+    dim = int(_arg(node, 1, "dim", 0))
+    vals = []
+    for a in items:
+        v = w.val(a)
+        if not isinstance(v, _Val) or v.flat:
+            raise _Skip("a concatenation of values costcalc does not follow")
+        vals.append(v)
+    rank = len(vals[0].shape)
+    if dim % rank != 1 or rank not in (2, 4):
+        raise _Skip(f"a concatenation along dimension {dim} (costcalc concatenates channels)")
+    if len(vals) == 1:
+        w.alias(node, vals[0])
+        return
+    w.emit(node, "concat", {}, vals, "cat")
+
+
+def _identity(w: _Walk, node: Any) -> None:
+    w.alias(node, w.val(node.args[0]))
+
+
+def _flatten(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    start, end = int(_arg(node, 1, "start_dim", 0)), int(_arg(node, 2, "end_dim", -1))
+    if isinstance(v, _Shuffle):
+        _reshape(w, node)
+        return
+    if not isinstance(v, _Val):
+        raise _Skip("a flatten of a value costcalc does not follow")
+    rank = len(v.shape)
+    if start % rank == 1 and end % rank == rank - 1:
+        _to_vector(w, node, v)
+        return
+    raise _Skip(f"a flatten of dimensions {start}..{end}")
+
+
+def _to_vector(w: _Walk, node: Any, v: _Val) -> None:
+    """(1, C, H, W) → (1, C·H·W): the same tensor to costcalc (an ``fc`` reads all of it); a
+    flattened spatial map (H·W > 1) is marked so that channel-wise layers refuse it."""
+    shape = w.shape(node)
+    spatial = len(v.shape) == 4 and not all(isinstance(s, int) and s == 1 for s in v.shape[2:])
+    w.alias(node, v, shape=shape, flat=v.flat or spatial)
+
+
+def _reshape(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    out = w.shape(node)
+    if isinstance(v, _Shuffle):
+        if v.stage == 2 and len(out) == 4 and all(_same(a, b) for a, b in zip(out, v.src.shape)):
+            if not supports("channel_shuffle"):
+                _pending("a channel shuffle", "the layer type channel_shuffle")
+            w.emit(node, "channel_shuffle", {"G": v.groups}, [v.src], "channel_shuffle")
+            return
+        raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
+    if not isinstance(v, _Val):
+        raise _Skip("a reshape of a value costcalc does not follow")
+    if all(_same(a, b) for a, b in zip(out, v.shape)) and len(out) == len(v.shape):
+        w.alias(node, v)
+        return
+    if len(out) == 2 and out[0] == 1:
+        _to_vector(w, node, v)
+        return
+    if len(v.shape) == 4 and len(out) == 5 and not v.flat and isinstance(out[1], int) and out[1] > 1 \
+            and _same(out[1] * out[2], v.shape[1]) and _same(out[3], v.shape[2]) and _same(out[4], v.shape[3]):
+        w.values[node] = _Shuffle(v, int(out[1]), 1, node.name)
+        return
+    if len(v.shape) == 2 and len(out) == 4 and not v.flat and _same(out[1], v.shape[1]) \
+            and out[2] == 1 and out[3] == 1:
+        w.alias(node, v, shape=out)
+        return
+    raise _Skip(f"a reshape from {shape_text(w._concrete_shape(v.shape))} to "
+                f"{shape_text(w._concrete_shape(out))}")
+
+
+def _transpose(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    dims = sorted(int(d) for d in node.args[1:3])
+    if isinstance(v, _Shuffle) and v.stage == 1 and dims == [1, 2]:
+        w.values[node] = _Shuffle(v.src, v.groups, 2, v.node)
+        return
+    raise _Skip("a transpose that is not part of a channel shuffle")
+
+
+def _pass_shuffle(w: _Walk, node: Any) -> None:
+    """contiguous / clone: a copy, no cost costcalc counts; keeps a channel shuffle in progress."""
+    w.alias(node, w.val(node.args[0]))
+
+
+def _channel_shuffle(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    w.emit(node, "channel_shuffle", {"G": int(_arg(node, 1, "groups", 1))}, [x], "channel_shuffle")
+
+
+def _split(w: _Walk, node: Any) -> None:
+    """chunk / split / split_with_sizes along channels: each used piece is a ``channel_split``
+    keeping its channels (a view: every count 0; which channels does not change a count)."""
+    x = w.tensor(node, 0)
+    name = _op_name(node)
+    dim = int(_arg(node, 2, "dim", 0))
+    if dim % len(x.shape) != 1 or len(x.shape) != 4:
+        raise _Skip(f"a split along dimension {dim} (costcalc splits channels)")
+    pieces = node.meta["val"]
+    shapes = [tuple(_dim(s) for s in p.shape) for p in pieces]
+    made: dict[int, _Val] = {}
+
+    def get(i: int) -> _Val:
+        if i not in made:
+            assert w.graph is not None
+            c = shapes[i][1]
+            fields = {} if _same(c * 2, x.shape[1]) and i == 0 else {"M": c}
+            t = w.graph.emit("channel_split", fields, [x.tensor], shapes[i], w.scope(node),
+                             f"{name.split('.')[1]}{i}", f"{name} ({node.name})")
+            made[i] = _Val(t, shapes[i])
+        return made[i]
+
+    w.values[node] = _Multi(get)
+
+
+def _narrow_channels(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    dim = int(_arg(node, 1, "dim", 0))
+    if dim % len(x.shape) != 1 or len(x.shape) != 4:
+        raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
+    out = w.shape(node)
+    if _same(out[1], x.shape[1]):
+        w.alias(node, x)
+        return
+    w.emit(node, "channel_split", {"M": out[1]}, [x], "slice")
+
+
+def _getitem(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    if isinstance(v, _Multi):
+        item = v.get(int(node.args[1]))
+        if item is None:
+            raise _Skip("an output costcalc does not follow")
+        w.values[node] = item
+        return
+    if v is None:  # an element of an unsupported op's result: reported there
+        w.values[node] = None
+        return
+    raise _Skip("an item of a value costcalc does not follow")
+
+
+def _dropout(w: _Walk, node: Any) -> None:
+    w.alias(node, w.val(node.args[0]))
+
+
+#: ATen operator → handler. Activations are one line each; so is every new costcalc type.
+OPS: dict[str, Callable[[_Walk, Any], None]] = {
+    "aten.conv2d.default": _conv,
+    "aten.conv2d.padding": _conv,
+    "aten.convolution.default": _conv,
+    "aten._convolution.default": _conv,
+    "aten.linear.default": _linear,
+    "aten.batch_norm.default": _batchnorm,
+    "aten._native_batch_norm_legit_no_training.default": _batchnorm_tuple,
+    **{f"aten.{op}.default": _activation(kind) for op, kind in (
+        ("relu", "relu"), ("relu_", "relu"), ("relu6", "relu6"), ("hardswish", "hardswish"),
+        ("hardswish_", "hardswish"), ("hardsigmoid", "hardsigmoid"), ("hardsigmoid_", "hardsigmoid"),
+        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"))
+       if kind in ACTIVATION_TYPES},
+    "aten.hardtanh.default": _hardtanh,
+    "aten.hardtanh_.default": _hardtanh,
+    "aten.gelu.default": _gelu,
+    "aten.gelu_.default": _gelu,
+    "aten.max_pool2d.default": _maxpool,
+    "aten.max_pool2d_with_indices.default": _maxpool,
+    "aten.avg_pool2d.default": _avgpool,
+    "aten.adaptive_avg_pool2d.default": _adaptive_avg,
+    "aten._adaptive_avg_pool2d.default": _adaptive_avg,
+    "aten.adaptive_max_pool2d.default": _adaptive_max,
+    "aten.mean.dim": _mean,
+    "aten.add.Tensor": _add,
+    "aten.add_.Tensor": _add,
+    "aten.mul.Tensor": _mul,
+    "aten.mul_.Tensor": _mul,
+    "aten.cat.default": _cat,
+    "aten.concat.default": _cat,
+    "aten.flatten.using_ints": _flatten,
+    "aten.view.default": _reshape,
+    "aten.reshape.default": _reshape,
+    "aten._unsafe_view.default": _reshape,
+    "aten.transpose.int": _transpose,
+    "aten.contiguous.default": _pass_shuffle,
+    "aten.clone.default": _pass_shuffle,
+    "aten.detach.default": _identity,
+    "aten.alias.default": _identity,
+    "aten.dropout.default": _dropout,
+    "aten.dropout_.default": _dropout,
+    "aten.feature_dropout.default": _dropout,
+    "aten.alpha_dropout.default": _dropout,
+    "aten.channel_shuffle.default": _channel_shuffle,
+    "aten.native_channel_shuffle.default": _channel_shuffle,
+    "aten.chunk.default": _split,
+    "aten.split.Tensor": _split,
+    "aten.split_with_sizes.default": _split,
+    "aten.slice.Tensor": _narrow_channels,
+    "aten.narrow.default": _narrow_channels,
+    "_operator.getitem": _getitem,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The front end
+
+
+@dataclass
+class TorchImport:
+    """What :func:`import_torch` gives: the graph, how its sizes appear in the spec, and what the
+    model's own forward pass counts (for the check)."""
+
+    graph: Graph
+    sizes: SizeVars
+    name: str
+    model: Any
+    input_shape: tuple[int, int, int]
+    unused_params: int
+    params_used: int
+
+
+def import_torch(target: str, kwargs: Mapping[str, Any] | None = None,
+                 input_shape: tuple[int, int, int] = (3, 224, 224), allow_unknown: bool = False) -> TorchImport:
+    """Build, trace and walk ``package.module:callable``."""
+    model = load_model(target, kwargs)
+    ep = export(model, input_shape, target)
+    sizes = _size_vars(ep, input_shape)
+    walk = _Walk(ep, sizes, allow_unknown)
+    with _quiet():
+        graph = walk.run()
+    used = 0
+    unused = 0
+    shared = []
+    for node in ep.graph.nodes:
+        p = walk.values.get(node)
+        if not isinstance(p, _Param) or not p.is_param:
+            continue
+        if not node.users:
+            unused += p.numel
+            continue
+        used += p.numel
+        n = walk.param_uses.get(p.name, 0)
+        if n > 1:
+            shared.append(f"{p.name} ({n} layers)")
+    if unused:
+        graph.notes.append(f"{unused:,} parameters are never used by the model's forward pass at inference "
+                           "(e.g. auxiliary classifiers) and are not counted")
+    if shared:
+        graph.notes.append(f"parameters shared by several layers are counted in each: {', '.join(shared[:5])}"
+                           + (" ..." if len(shared) > 5 else ""))
+    attr = target.split(":", 1)[1].rsplit(".", 1)[-1]
+    return TorchImport(graph, sizes, attr, model, input_shape, unused, used)
+
+
+def _size_vars(ep: Any, input_shape: tuple[int, int, int]) -> SizeVars:
+    """The spec variables for the input's height and width: ``resolution`` for a square input,
+    ``height`` and ``width`` otherwise; a size that ``torch.export`` fixed stays a number."""
+    from torch.export.graph_signature import InputKind
+
+    user = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == user[0])
+    _, h, w = input_shape
+    hs, ws = (_dim(s) for s in node.meta["val"].shape[2:])
+    names: dict[str, str] = {}
+    defaults: dict[str, int] = {}
+    if h == w:
+        for s in (hs, ws):
+            if not isinstance(s, int):
+                names[str(s)] = "resolution"
+                defaults["resolution"] = h
+    else:
+        for s, var, v in ((hs, "height", h), (ws, "width", w)):
+            if not isinstance(s, int):
+                names[str(s)] = var
+                defaults[var] = v
+    return SizeVars(names, defaults)
+
+
+def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """PyTorch's own counts of ``model`` on a (1, C, H, W) meta input: FlopCounterMode total and
+    ``sum(p.numel())`` over the parameters the forward pass uses."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c, h, w = input_shape
+    x = torch.zeros(1, c, h, w, device="meta")
+    used: set[int] = set()
+    hooks = []
+    for mod in model.modules():
+        def hook(m: Any, args: Any, out: Any) -> None:
+            for p in m.parameters(recurse=False):
+                used.add(id(p))
+        hooks.append(mod.register_forward_hook(hook))
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter, _quiet():
+            model(x)
+    finally:
+        for hk in hooks:
+            hk.remove()
+    params = sum(p.numel() for p in model.parameters() if id(p) in used)
+    return int(counter.get_total_flops()), int(params)
+
+
+__all__ = ["import_torch", "load_model", "is_target", "torch_reference", "OPS", "TorchImport"]
