@@ -30,24 +30,25 @@ class NetResult:
 
 
 def evaluate_network(spec: NetworkSpec) -> NetResult:
-    """Evaluate every layer of ``spec`` in order. Errors name the file, line, layer and value."""
+    """Evaluate every layer of ``spec`` in order (the graph is flat and topologically sorted: each
+    layer names the tensors it takes). Errors name the file, line, layer and value."""
     rows: list[Row] = []
-    x = spec.input
-    keep = {s for nl in spec.layers if nl.sources for s in nl.sources}
-    saved: dict[str, Shape] = {"input": spec.input}
+    shapes: dict[str, Shape] = {"input": spec.input}
     totals = Cost()
-    group_at: dict[int, list[tuple[int, Any]]] = {}
+    group_at: dict[int, list[Any]] = {}
     for g in spec.groups:
-        group_at.setdefault(g.start, []).append((g.end, g))
-    open_groups: list[tuple[int, Any, int]] = []  # (end index, group, row index)
+        if g.end > g.start:
+            group_at.setdefault(g.start, []).append(g)
+    open_groups: list[tuple[Any, int]] = []  # (group, row index of its subtotal)
     leaves = 0
+    x = spec.input
     for idx, nl in enumerate(spec.layers):
-        while open_groups and open_groups[-1][0] <= idx:
-            _close_group(rows, open_groups.pop())
-        for end, g in sorted(group_at.get(idx, []), key=lambda t: -t[0]):
-            open_groups.append((end, g, len(rows)))
+        while open_groups and open_groups[-1][0].end <= idx:
+            _close_group(rows, open_groups.pop(), shapes)
+        for g in sorted(group_at.get(idx, []), key=lambda g: -g.end):
+            open_groups.append((g, len(rows)))
             rows.append(None)  # type: ignore[arg-type]  # the group's subtotal, filled in on close
-        inputs = (x,) + tuple(saved[s] for s in (nl.sources or ()))
+        inputs = tuple(shapes[t] for t in nl.inputs)
         before = len(rows)
         try:
             nl.layer.check(*inputs)
@@ -64,28 +65,24 @@ def evaluate_network(spec: NetworkSpec) -> NetResult:
             raise SpecError(f"{spec.source}:{nl.where}: layer {nl.path}: output shape {tuple(x)} has a "
                             "size below 1 (stride or kernel too large for the input)")
         totals = totals + cost
-        if nl.path in keep:
-            saved[nl.path] = x
+        shapes[nl.path] = x
     while open_groups:
-        _close_group(rows, open_groups.pop())
+        _close_group(rows, open_groups.pop(), shapes)
+    out = shapes[spec.output] if spec.output else x
     by_type: dict[str, Cost] = {}
     for r in rows:
         if r.leaf:
             by_type[r.category] = by_type.get(r.category, Cost()) + r.cost
-    return NetResult(spec, rows, totals, x, by_type)
+    return NetResult(spec, rows, totals, out, by_type)
 
 
-def _close_group(rows: list[Row], item: tuple[int, Any, int]) -> None:
-    _, g, at = item
+def _close_group(rows: list[Row], item: tuple[Any, int], shapes: dict[str, Shape]) -> None:
+    g, at = item
     acc = Cost()
-    last = None
     for r in rows[at + 1:]:
         if r is not None and r.leaf:
             acc = acc + r.cost
-            last = r
-    first = next(r for r in rows[at + 1:] if r is not None)
-    rows[at] = Row(g.path, "group", "group", first.in_shape, last.out_shape if last else first.out_shape,
-                   acc, g.depth, leaf=False)
+    rows[at] = Row(g.path, "group", "group", shapes[g.input], shapes[g.output], acc, g.depth, leaf=False)
 
 
 def symbolic_totals(result: NetResult) -> Cost:

@@ -309,42 +309,37 @@ def _layer_module(layer: Layer, inputs: Sequence[Shape], path: str) -> nn.Module
 
 class NetworkModule(nn.Module):
     """A network spec's layers in order. ``sources[i]`` lists, for layer i, the earlier layers
-    (-1: the network input) whose outputs follow the previous output as extra inputs (add/concat)."""
+    (-1: the network input) whose outputs it takes; ``output`` is the index of the layer whose
+    output the network returns."""
 
     def __init__(self, names: Sequence[str], modules: Sequence[nn.Module],
-                 sources: Sequence[tuple[int, ...]], name: str = "network"):
+                 sources: Sequence[tuple[int, ...]], name: str = "network", output: int = -2):
         super().__init__()
         self.layers = nn.ModuleDict({module_name(n): m for n, m in zip(names, modules)})
         self.order = [module_name(n) for n in names]
         self.sources = [tuple(s) for s in sources]
         self.spec_name = name
+        self.output = len(names) - 1 if output == -2 else output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs: list[torch.Tensor] = []
-        y = x
         for key, src in zip(self.order, self.sources):
-            extra = [x if i < 0 else outs[i] for i in src]
-            y = self.layers[key](y, *extra)
-            outs.append(y)
-        return y
+            outs.append(self.layers[key](*(x if i < 0 else outs[i] for i in src)))
+        return x if self.output < 0 else outs[self.output]
 
 
 def _network_inputs(spec: Any) -> list[tuple[tuple[Shape, ...], tuple[int, ...]]]:
-    """For each layer of ``spec``: its input shapes and the indices of its extra sources."""
+    """For each layer of ``spec``: its input shapes and the indices of the layers it takes them from."""
     index: dict[str, int] = {"input": -1}
     shapes: dict[int, Shape] = {-1: spec.input}
-    prev: Shape = spec.input
     result = []
     for i, nl in enumerate(spec.layers):
-        src: tuple[int, ...] = ()
-        if nl.sources:
-            try:
-                src = tuple(index[s] for s in nl.sources)
-            except KeyError as e:
-                raise VerifyError(f"{nl.path}: unknown source {e.args[0]!r}") from None
-        inputs = (prev, *(shapes[j] for j in src))
-        prev = nl.layer.out_shape(*inputs)
-        shapes[i] = prev
+        try:
+            src = tuple(index[s] for s in nl.inputs)
+        except KeyError as e:
+            raise VerifyError(f"{nl.path}: unknown source {e.args[0]!r}") from None
+        inputs = tuple(shapes[j] for j in src)
+        shapes[i] = nl.layer.out_shape(*inputs)
         index[nl.path] = i
         result.append((inputs, src))
     return result
@@ -369,8 +364,10 @@ def to_torch(obj: Any, *inputs: Shape, path: str | None = None) -> nn.Module:
         _check_numeric([obj.input])
         plan = _network_inputs(obj)
         mods = [_layer_module(nl.layer, ins, nl.path) for nl, (ins, _) in zip(obj.layers, plan)]
+        index = {nl.path: i for i, nl in enumerate(obj.layers)}
+        output = index.get(getattr(obj, "output", "") or obj.layers[-1].path, -1)
         return NetworkModule([nl.path for nl in obj.layers], mods, [s for _, s in plan],
-                             getattr(obj, "name", "network"))
+                             getattr(obj, "name", "network"), output)
     raise TypeError(f"to_torch() takes a costcalc Layer or NetworkSpec, not {type(obj).__name__}")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import costcalc.spec
+import costcalc.spec.yamlio
 from costcalc.cli import main
 from costcalc.spec import MAX_FILE_BYTES
 
@@ -57,7 +57,7 @@ def _in_corpus_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 SPEC_CASES = [
     ('add_channel_mismatch', 1, 'add_channel_mismatch.yaml:5:5: layer add1: input=(8, 8, 16) + (8, 8, 8): add needs equal shapes (channels differs)'),
     ('add_spatial_mismatch', 1, 'add_spatial_mismatch.yaml:5:5: layer add1: input=(4, 4, 8) + (8, 8, 8): add needs equal shapes (H differs)'),
-    ('add_without_from', 1, "add_without_from.yaml:4:5: layer add1: add needs 'from: <earlier layer>' (or 'input') to merge with"),
+    ('add_without_from', 1, "add_without_from.yaml:4:5: layer add1: add needs 'from: <earlier layer>' (or 'in', '/input', or 'inputs: [...]') to merge with"),
     ('bomb_billion_laughs', 1, 'bomb_billion_laughs.yaml:2:8: YAML aliases (*name) are not supported in specs'),
     ('bomb_literal', 1, "bomb_literal.yaml:3:18: layer conv1: M: number too large in '1e100000000' (limit 256 bits)"),
     ('bomb_power', 1, "bomb_power.yaml:3:18: layer conv1: M: exponent too large in '9**9**9' (limit 64)"),
@@ -93,12 +93,12 @@ SPEC_CASES = [
     ('field_wrong_case', 1, "field_wrong_case.yaml:3:18: layer conv1: unknown field 'm' for conv (did you mean 'M'?); fields: M, K, S, P, D, G, bias, bn, act"),
     ('first_scalar', 1, "first_scalar.yaml:3:29: layers[0]: 'first' must be a mapping of fields, got 2"),
     ('first_unknown_field', 1, "first_unknown_field.yaml:4:13: layer stage.relu1: unknown field 'S' for relu; fields: none"),
-    ('from_later_layer', 1, "from_later_layer.yaml:3:17: layer add1: from: no earlier layer 'b' (the only earlier output is 'input')"),
+    ('from_later_layer', 1, "from_later_layer.yaml:3:17: layer add1: from: 'b' comes later (line 4); a layer can only take the output of an earlier one"),
     ('from_mapping', 1, "from_mapping.yaml:3:17: layer add1: 'from' must name an earlier layer or list earlier layers, got {'a': 1}"),
-    ('from_misspelled', 1, "from_misspelled.yaml:4:17: layer add1: from: no earlier layer 'stme' (did you mean 'stem'?)"),
-    ('from_on_conv', 1, "from_on_conv.yaml:3:18: layer conv1: 'from' applies to add and concat only, not conv"),
+    ('from_misspelled', 1, "from_misspelled.yaml:4:17: layer add1: from: no earlier layer or group 'stme' (did you mean 'stem'?)"),
+    ('from_list_on_conv', 1, "from_list_on_conv.yaml:3:18: layer conv1: 'from' must name one earlier tensor, got ['input', 'input'] (only merge layers take a list)"),
     ('group_empty', 1, 'group_empty.yaml:3:19: group stage: layers must be a non-empty list, got []'),
-    ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first and layers (layer fields belong to its layers)"),
+    ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first, from and layers (layer fields belong to its layers)"),
     ('groups_not_dividing_input', 1, 'groups_not_dividing_input.yaml:3:5: layer conv1: G=4: groups must divide the input channels N=6'),
     ('groups_not_dividing_output', 1, 'groups_not_dividing_output.yaml:3:5: layer conv1: G=4: groups must divide the output channels M=6'),
     ('inject_attribute', 1, "inject_attribute.yaml:3:18: layer conv1: M: '(8).__class__.__bases__' is not allowed: attribute access"),
@@ -111,9 +111,9 @@ SPEC_CASES = [
     ('input_scalar', 1, 'input_scalar.yaml:1:1: input must be a list [H, W, C], got 224'),
     ('input_string', 1, "input_string.yaml:1:1: input[2]: unknown name 'three' in 'three' (no names are defined)"),
     ('input_two', 1, 'input_two.yaml:1:1: input must be a list [H, W, C], got [8, 8]'),
-    ('item_no_type', 1, "item_no_type.yaml:3:5: layers[0] has no 'type' (a layer) and no 'layers' (a group)"),
+    ('item_no_type', 1, "item_no_type.yaml:3:5: layers[0] has no 'type' (a layer), no 'layers' (a group) and no 'branches'"),
     ('item_string', 1, "item_string.yaml:3:3: layers[0] must be a mapping like {type: conv, M: 64}, got 'conv'"),
-    ('item_type_and_layers', 1, "item_type_and_layers.yaml:3:5: layers[0] has both 'type' (a layer) and 'layers' (a group); an item is one or the other"),
+    ('item_type_and_layers', 1, "item_type_and_layers.yaml:3:5: layers[0] has both 'type' (a layer) and 'layers' (a group); an item is one of a layer, a group or a set of branches"),
     ('kernel_too_large', 1, 'kernel_too_large.yaml:3:5: layer conv1: K=7: kernel (span 7) is larger than the padded input H=4+2·0'),
     ('layers_empty', 1, 'layers_empty.yaml:2:1: layers must be a non-empty list, got []'),
     ('layers_mapping', 1, "layers_mapping.yaml:2:1: layers must be a non-empty list, got {'type': 'conv'}"),
@@ -267,7 +267,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(costcalc.spec, "open", refusing_open, raising=False)
+        monkeypatch.setattr(costcalc.spec.yamlio, "open", refusing_open, raising=False)
     status, output = run("net", str(spec))
     assert one_line_error(output) == f"{spec}: permission denied"
     assert status == 1

@@ -277,6 +277,6 @@ def test_from_may_name_a_group(tmp_path: Path) -> None:
           - {type: concat, from: g}
         """), tmp_path)
     result = evaluate_network(spec)
-    assert spec.layers[-1].sources == ("g.c",)
+    assert spec.layers[-1].inputs == ("add1", "g.c")
     assert tuple(result.out_shape) == (8, 8, 4 + 4)  # concat of the add's 4 channels and g.c's 4
     assert result.totals.macs == 8 * 8 * (4 * 4 + 4 * 8 + 8 * 4)

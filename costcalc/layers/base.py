@@ -170,8 +170,13 @@ class LayerType:
     #: accepts ``bn``/``act`` options that append BatchNorm and an activation
     post_ops: bool = False
 
-    @functools.cached_property
+    @property
     def params(self) -> tuple[str, ...]:
+        """Deprecated name of :attr:`fields`."""
+        return self.fields
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
         """Field names a user may set for this type (computed once: the registry is fixed)."""
         names = [f.name for f in fields(self.cls) if f.name not in self.fixed and f.name not in self.hidden]
         if self.post_ops:
