@@ -48,21 +48,36 @@ def view_options(f: Any) -> Any:
 @view_options
 def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | None, top: int | None,
         units: str, params_view: str, dtype_bytes: int) -> None:
-    """Costs of the network in SPEC (a YAML file), layer by layer, with totals and a breakdown by type.
+    """Costs of the network in SPEC, layer by layer, with totals and a breakdown by type.
+
+    SPEC is a YAML file, or a model imported on the fly as `costcalc import` does: a .onnx file or
+    PACKAGE.MODULE:CALLABLE (importing a Python module runs its code).
 
     \b
     costcalc net examples/mobilenet_v1.yaml
     costcalc net examples/mobilenet_v1.yaml --set alpha=0.5 --set resolution=160
     costcalc net examples/resnet50.yaml --set resolution=R --format json
+    costcalc net model.onnx --set height=H --set width=W
     """
+    from costcalc.importer import spec_from_argument, unknown_layers
     from costcalc.network import evaluate_network
     from costcalc.render.net import RENDERERS, View, by_type_table, net_json, net_table
-    from costcalc.spec import load_spec
 
-    result = evaluate_network(load_spec(spec, parse_sets(sets)))
+    notes: list[str] = []
+    loaded = spec_from_argument(spec, parse_sets(sets), notes)
+    result = evaluate_network(loaded)
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    unknown = unknown_layers(loaded)
+    if unknown:
+        listed = ", ".join(f"{path} ({op})" for path, op in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        click.echo(f"warning: {len(unknown)} layer{'s' if len(unknown) != 1 else ''} of unknown cost counted as 0: "
+                   f"{listed}", err=True)
     view = View(units=units, params=params_view, depth=depth, top=top, dtype_bytes=dtype_bytes)
     if fmt == "json":
         doc = net_json(result, view)
+        if unknown:
+            doc["unknown"] = [{"path": path, "op": op} for path, op in unknown]
         click.echo(json.dumps(doc, indent=2))
     elif fmt in RENDERERS:
         click.echo(RENDERERS[fmt](result, view), nl=False)

@@ -121,15 +121,24 @@ def import_source(source: str, *, kwargs: Mapping[str, Any] | None = None,
     return res
 
 
-def spec_from_argument(arg: str, overrides: Mapping[str, str] | None = None) -> Any:
+def spec_from_argument(arg: str, overrides: Mapping[str, str] | None = None,
+                       notes: list[str] | None = None) -> Any:
     """The hook of ``costcalc net``: a spec file is loaded as usual; a model is imported (unknown
-    operators are an error, as in ``costcalc import``) and its spec loaded with the overrides."""
+    operators are an error, as in ``costcalc import``) and its spec loaded with the overrides.
+    What the import noted is appended to ``notes``."""
     from costcalc.spec import load_spec
 
     if not is_importable(arg):
         return load_spec(arg, overrides)
     res = import_source(arg)
+    if notes is not None:
+        notes.extend(res.notes)
     return load_text(res.text, f"{arg} (imported)", overrides)
+
+
+def unknown_layers(spec: Any) -> list[tuple[str, str]]:
+    """(path, operator) of every ``unknown`` layer of a loaded spec: counted as 0, and said so."""
+    return [(nl.path, str(getattr(nl.layer, "op", "?"))) for nl in spec.layers if nl.layer.type_name == "unknown"]
 
 
 def load_text(text: str, name: str, overrides: Mapping[str, str] | None = None) -> Any:
@@ -149,12 +158,24 @@ def _arity() -> dict[str, int]:
     return {name: lt.cls.arity for name, lt in all_types().items()}
 
 
-def unsupported_message(items: Sequence[Unsupported]) -> str:
-    ops = sorted({u.op for u in items})
-    listed = "; ".join(u.describe() for u in items[:MAX_LISTED])
-    more = f"; and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
-    return (f"{len(items)} operator{'s' if len(items) != 1 else ''} costcalc cannot count "
-            f"({', '.join(ops)}): {listed}{more} (--allow-unknown keeps them as 'unknown' rows counted as 0)")
+def unsupported_message(items: Sequence[Unsupported], allow_unknown: bool = False) -> str:
+    """One line listing every unsupported operator: grouped by operator and reason, each with its
+    node names (where they ran) and the shapes of the first."""
+    groups: dict[tuple[str, str], list[Unsupported]] = {}
+    for u in items:
+        groups.setdefault((u.op, u.reason), []).append(u)
+    parts = []
+    for (op, reason), us in groups.items():
+        first = us[0]
+        nodes = [first.describe_node()] + [u.node for u in us[1:MAX_LISTED]]
+        more = f", and {len(us) - MAX_LISTED} more" if len(us) > MAX_LISTED else ""
+        count = f" ×{len(us)}" if len(us) > 1 else ""
+        why = f": {reason}" if reason else ": no costcalc rule for it"
+        parts.append(f"{op}{count}{why} (node{'s' if len(us) > 1 else ''} {', '.join(nodes)}{more})")
+    tail = " — kept as 'unknown' rows counted as 0" if allow_unknown else \
+        " (--allow-unknown keeps them as 'unknown' rows counted as 0)"
+    return (f"{len(items)} operator{'s' if len(items) != 1 else ''} costcalc cannot count: "
+            f"{'; '.join(parts)}{tail}")
 
 
 def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown: bool,
@@ -168,7 +189,10 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
     if not graph.ops:
         raise ImportFailure(f"{source}: the model has no operators costcalc counts")
     items, paths = spec_items(graph, sizes, _arity())
-    _, c, h, w = _input_dims(graph)
+    if graph.spec_input is not None:
+        h, w, c = graph.spec_input
+    else:
+        _, c, h, w = _input_dims(graph)
     doc: dict[str, Any] = {
         "name": name,
         "vars": dict(sizes.defaults),
@@ -191,8 +215,7 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
             text = to_yaml(doc, lines)
     notes = list(graph.notes)
     if graph.unsupported:
-        notes.append(unsupported_message(graph.unsupported).replace(
-            " (--allow-unknown keeps them as 'unknown' rows counted as 0)", " — kept as 'unknown' rows counted as 0"))
+        notes.append(unsupported_message(graph.unsupported, allow_unknown=True))
     return ImportResult(name, source, text, doc, notes, list(graph.unsupported), conditions, result,
                         len(graph.ops))
 
@@ -311,4 +334,4 @@ def _all_sizes(spec: Any) -> list[Any]:
 
 
 __all__ = ["ImportResult", "Condition", "ImportFailure", "ImportUsageError", "import_source", "is_importable",
-           "spec_from_argument", "finish", "closed_form_conditions", "load_text"]
+           "spec_from_argument", "unknown_layers", "finish", "closed_form_conditions", "load_text"]

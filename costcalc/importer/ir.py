@@ -79,11 +79,10 @@ class Unsupported:
     output: str
     reason: str = ""
 
-    def describe(self) -> str:
+    def describe_node(self) -> str:
+        """``node`` in ``where``, ``inputs → output`` shapes."""
         at = f" in {self.where}" if self.where else ""
-        shapes = f"{', '.join(self.inputs) or 'no tensor inputs'} → {self.output}"
-        why = f": {self.reason}" if self.reason else ""
-        return f"{self.op} (node {self.node}{at}; {shapes}){why}"
+        return f"{self.node}{at}: {', '.join(self.inputs) or 'no tensor inputs'} → {self.output}"
 
 
 @dataclass
@@ -95,6 +94,8 @@ class Graph:
     output: Tensor | None = None
     unsupported: list[Unsupported] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the spec's ``input: [H, W, C]`` (sizes as the spec variables' symbols); None: from ``input``
+    spec_input: list[Any] | None = None
 
     def emit(self, type_: str, fields: Mapping[str, Any], inputs: Sequence[Tensor], shape: tuple[Any, ...],
              scope: tuple[str, ...], name: str, source: str) -> Tensor:
@@ -296,3 +297,81 @@ def _two(v: Sequence[int] | int) -> tuple[int, int]:
 def needs_pairs(*values: Any) -> bool:
     """Whether any of the values is a non-square [h, w] pair."""
     return any(isinstance(v, list) for v in values)
+
+
+# ----------------------------------------------------------------------------------------------
+# Views: how a front end follows a tensor through reshapes
+
+
+@dataclass
+class View:
+    """A tensor as the framework's graph sees it: the costcalc tensor behind it, the framework's
+    shape of this view (batch first), and whether costcalc's H×W×C differs from this view's layout
+    (``flat``: a flattened spatial map, which only ``fc`` and elementwise layers read correctly)."""
+
+    tensor: Tensor
+    shape: tuple[Any, ...]
+    flat: bool = False
+
+
+@dataclass
+class Shuffle:
+    """A channel shuffle in progress: reshape (1, C, H, W) → (1, G, C/G, H, W) [stage 1],
+    transpose of the two channel axes [stage 2], reshape back → ``channel_shuffle`` with G."""
+
+    src: View
+    groups: int
+    stage: int
+    node: str
+
+
+def same_size(a: Any, b: Any) -> bool:
+    """Whether two sizes (ints or sympy expressions) are certainly equal."""
+    if isinstance(a, int) and isinstance(b, int):
+        return a == b
+    try:
+        import sympy
+
+        return bool(sympy.simplify(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True)) == 0)
+    except Exception:  # noqa: BLE001 - different kinds of object: not provably equal
+        return False
+
+
+def same_shape(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(same_size(u, v) for u, v in zip(a, b))
+
+
+def is_gate(shape: Sequence[Any]) -> bool:
+    """A (1, C, 1, 1) tensor: a squeeze-and-excitation gate."""
+    return len(shape) == 4 and all(isinstance(s, int) and s == 1 for s in shape[2:])
+
+
+def reshape(v: View | Shuffle, out: tuple[Any, ...], node: str) -> View | Shuffle | str:
+    """What a reshape of ``v`` to ``out`` is to costcalc: the same tensor (a no-op, a flatten to
+    (1, F), an unflatten of (1, C) to (1, C, 1, 1)), a step of a channel shuffle, or — as text —
+    why costcalc cannot follow it. The finished shuffle is the caller's to emit (a Shuffle at
+    stage 3)."""
+    if isinstance(v, Shuffle):
+        if v.stage == 2 and same_shape(out, v.src.shape):
+            return Shuffle(v.src, v.groups, 3, v.node)
+        return f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})"
+    if same_shape(out, v.shape):
+        return v
+    if len(out) == 2 and out[0] == 1:
+        spatial = len(v.shape) == 4 and not is_gate(v.shape)
+        return View(v.tensor, tuple(out), v.flat or spatial)
+    if len(v.shape) == 4 and len(out) == 5 and not v.flat and isinstance(out[1], int) and out[1] > 1 \
+            and same_size(out[1] * out[2], v.shape[1]) and same_size(out[3], v.shape[2]) \
+            and same_size(out[4], v.shape[3]):
+        return Shuffle(v, int(out[1]), 1, node)
+    if len(v.shape) == 2 and len(out) == 4 and not v.flat and same_size(out[1], v.shape[1]) \
+            and out[2] == 1 and out[3] == 1:
+        return View(v.tensor, tuple(out))
+    return f"a reshape from {shape_text(v.shape)} to {shape_text(out)}"
+
+
+def transpose(v: Any, perm: Sequence[int]) -> Shuffle | str:
+    """A transpose is costcalc's only as the middle step of a channel shuffle."""
+    if isinstance(v, Shuffle) and v.stage == 1 and list(perm) == [0, 2, 1, 3, 4]:
+        return Shuffle(v.src, v.groups, 2, v.node)
+    return "a transpose that is not part of a channel shuffle"

@@ -27,14 +27,21 @@ from costcalc.importer.ir import (
     Graph,
     ImportFailure,
     ImportUsageError,
+    Shuffle,
     SizeVars,
     Tensor,
     Unsupported,
+    View,
     conv_fields,
+    is_gate,
     needs_pairs,
     pair,
+    reshape,
+    same_shape,
+    same_size,
     shape_text,
     supports,
+    transpose,
 )
 
 #: ``package.module:callable`` (the callable may be a dotted attribute path)
@@ -173,33 +180,11 @@ def _export_reason(e: BaseException) -> str:
 
 
 @dataclass
-class _Val:
-    """A tensor as the ATen graph sees it: the costcalc tensor behind it, the framework's shape of
-    this view, and whether costcalc's H×W×C differs from this view's layout (a flattened spatial
-    map: only ``fc`` and elementwise layers read it correctly)."""
-
-    tensor: Tensor
-    shape: tuple[Any, ...]
-    flat: bool = False
-
-
-@dataclass
 class _Param:
     name: str
     numel: int
     shape: tuple[int, ...]
     is_param: bool
-
-
-@dataclass
-class _Shuffle:
-    """A channel shuffle in progress: reshape (1, C, H, W) → (1, G, C/G, H, W) [stage 1],
-    transpose(1, 2) [stage 2], reshape back → ``channel_shuffle`` with G."""
-
-    src: _Val
-    groups: int
-    stage: int
-    node: str
 
 
 @dataclass
@@ -235,14 +220,14 @@ class _Walk:
     def val(self, arg: Any) -> Any:
         return self.values.get(arg) if hasattr(arg, "op") else None
 
-    def tensor(self, node: Any, i: int, *, spatial: bool = True) -> _Val:
+    def tensor(self, node: Any, i: int, *, spatial: bool = True) -> View:
         """Argument ``i`` of ``node`` as a tensor value whose costcalc shape matches its layout
         (``spatial``: a (1, C, H, W) map or a (1, C) vector, not a flattened map)."""
         arg = node.args[i] if i < len(node.args) else None
         v = self.val(arg)
-        if isinstance(v, _Shuffle):
+        if isinstance(v, Shuffle):
             raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
-        if not isinstance(v, _Val):
+        if not isinstance(v, View):
             raise _Skip(f"argument {i} is not a tensor costcalc follows")
         if spatial and v.flat:
             raise _Skip("on a flattened feature map (costcalc keeps H×W×C there)")
@@ -266,25 +251,25 @@ class _Walk:
             if p is not None:
                 self.param_uses[p.name] = self.param_uses.get(p.name, 0) + 1
 
-    def sole(self, node: Any, v: _Val) -> bool:
+    def sole(self, node: Any, v: View) -> bool:
         """``v`` came straight from the node that made its tensor, and ``node`` is its only user."""
         src = node.args[0]
         return self.origin.get(id(v.tensor)) is src and len(src.users) == 1
 
-    def emit(self, node: Any, type_: str, fields: Mapping[str, Any], inputs: Sequence[_Val], name: str,
-             flat: bool = False) -> _Val:
+    def emit(self, node: Any, type_: str, fields: Mapping[str, Any], inputs: Sequence[View], name: str,
+             flat: bool = False) -> View:
         assert self.graph is not None
         shape = self.shape(node)
         t = self.graph.emit(type_, fields, [v.tensor for v in inputs], shape, self.scope(node), name,
                             f"{_op_name(node)} ({node.name})")
         self.origin[id(t)] = node
-        out = _Val(t, shape, flat)
+        out = View(t, shape, flat)
         self.values[node] = out
         return out
 
     def alias(self, node: Any, v: Any, shape: tuple[Any, ...] | None = None, flat: bool | None = None) -> None:
-        if isinstance(v, _Val):
-            v = _Val(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat)
+        if isinstance(v, View):
+            v = View(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat)
         self.values[node] = v
 
     def concrete(self, v: Any) -> int:
@@ -303,7 +288,7 @@ class _Walk:
                     shape = self.shape(node)
                     t = Tensor(shape)
                     self.graph = Graph(t)
-                    self.values[node] = _Val(t, shape)
+                    self.values[node] = View(t, shape)
                 else:
                     val = node.meta.get("val")
                     shape = tuple(int(s) for s in getattr(val, "shape", ()))
@@ -316,7 +301,7 @@ class _Walk:
                 continue
             if node.op == "output":
                 outs = [self.val(a) for a in _flatten_args(node.args)]
-                outs = [o for o in outs if isinstance(o, _Val)]
+                outs = [o for o in outs if isinstance(o, View)]
                 assert self.graph is not None
                 self.graph.output = outs[0].tensor if outs else None
                 if len(outs) > 1:
@@ -335,6 +320,9 @@ class _Walk:
         handler = OPS.get(name)
         if handler is None and not _has_tensor(val):
             return  # size arithmetic (sym_size, operator.add on sizes), assertions: no tensor, no cost
+        if any(self.values.get(a) is MISSING for a in _flatten_args(node.args) if hasattr(a, "op")):
+            self.values[node] = MISSING  # an input comes from an unsupported operator, reported there
+            return
         try:
             if handler is None:
                 raise _Skip("")
@@ -350,45 +338,47 @@ class _Walk:
         assert self.graph is not None
         name = _op_name(node)
         ins = []
-        first: _Val | None = None
+        views: list[View] = []
         for a in _flatten_args(node.args):
             v = self.val(a)
-            if isinstance(v, _Val):
+            if isinstance(v, View):
                 ins.append(shape_text(self._concrete_shape(v.shape)))
-                first = first or v
-            elif isinstance(v, _Shuffle):
-                first = first or v.src
+                views.append(v)
+            elif isinstance(v, Shuffle):
+                views.append(v.src)
         out_val = node.meta.get("val")
         out_shape = tuple(_dim(s) for s in out_val.shape) if hasattr(out_val, "shape") else None
+        # an unknown row continues from the input most like its output (the map, not an SE gate)
+        first = next((v for v in views if out_shape is not None and len(v.shape) == len(out_shape)
+                      and same_shape(v.shape[2:], out_shape[2:])), views[0] if views else None)
         out_text = shape_text(self._concrete_shape(out_shape)) if out_shape is not None else "a tuple"
         where = ".".join(self.scope(node))
         self.graph.unsupported.append(Unsupported(name, node.name, where, tuple(ins), out_text, reason))
-        if not self.allow_unknown:
-            self.values[node] = None
-            return
-        src = first or _Val(self.graph.input, self.graph.input.shape)
+        # The walk goes on with an 'unknown' row in its place, so that one error lists every
+        # operator costcalc cannot count (the import fails at the end unless --allow-unknown).
+        src = first or View(self.graph.input, self.graph.input.shape)
         if out_shape is None:
             self.values[node] = _Multi(lambda i, node=node, src=src: self._unknown_item(node, src, i))
             return
         self.values[node] = self._unknown(node, src, out_shape, name)
 
-    def _unknown(self, node: Any, src: _Val, out_shape: tuple[Any, ...], op: str) -> _Val:
+    def _unknown(self, node: Any, src: View, out_shape: tuple[Any, ...], op: str) -> View:
         assert self.graph is not None
         hwc = _hwc(out_shape)
         fields: dict[str, Any] = {"op": op}
         in_hwc = _hwc(src.shape) if not src.flat else None
-        if in_hwc is None or not _same(in_hwc[2], hwc[2]):
+        if in_hwc is None or not same_size(in_hwc[2], hwc[2]):
             fields["M"] = hwc[2]
-        if in_hwc is None or not _same(in_hwc[0], hwc[0]):
+        if in_hwc is None or not same_size(in_hwc[0], hwc[0]):
             fields["OH"] = hwc[0]
-        if in_hwc is None or not _same(in_hwc[1], hwc[1]):
+        if in_hwc is None or not same_size(in_hwc[1], hwc[1]):
             fields["OW"] = hwc[1]
         t = self.graph.emit("unknown", fields, [src.tensor], out_shape, self.scope(node), op.split(".")[1],
                             f"{op} ({node.name})")
         self.origin[id(t)] = node
-        return _Val(t, out_shape)
+        return View(t, out_shape)
 
-    def _unknown_item(self, node: Any, src: _Val, i: int) -> _Val:
+    def _unknown_item(self, node: Any, src: View, i: int) -> View:
         item = node.meta["val"][i]
         return self._unknown(node, src, tuple(_dim(s) for s in item.shape), _op_name(node))
 
@@ -400,6 +390,10 @@ class _Walk:
             except Exception:  # noqa: BLE001 - a message: show the expression
                 out.append(s)
         return tuple(out)
+
+
+#: the value of an unsupported operator's output (without --allow-unknown)
+MISSING = object()
 
 
 class _Skip(Exception):
@@ -432,13 +426,6 @@ def _hwc(shape: Sequence[Any]) -> tuple[Any, Any, Any]:
     for s in shape[1:]:
         n = n * s
     return (1, 1, n)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) or (hasattr(a, "equals") and bool(a.equals(b)))
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _has_tensor(val: Any) -> bool:
@@ -577,7 +564,7 @@ def _batchnorm(w: _Walk, node: Any) -> None:
         folded = w.graph.fold_post(x.tensor, "bn", True, w.scope(node), w.sole(node, x), f"{name} ({node.name})")
         if folded is not None:
             w.origin[id(folded)] = node
-            w.values[node] = _Val(folded, x.shape)
+            w.values[node] = View(folded, x.shape)
             return
     w.emit(node, "batchnorm", {}, [x], "bn")
 
@@ -597,14 +584,14 @@ def _activation(kind: str) -> Callable[[_Walk, Any], None]:
     return handler
 
 
-def _act(w: _Walk, node: Any, x: _Val, kind: str) -> None:
+def _act(w: _Walk, node: Any, x: View, kind: str) -> None:
     assert w.graph is not None
     if not x.flat and len(x.shape) == 4:
         folded = w.graph.fold_post(x.tensor, "act", kind, w.scope(node), w.sole(node, x),
                                    f"{_op_name(node)} ({node.name})")
         if folded is not None:
             w.origin[id(folded)] = node
-            w.values[node] = _Val(folded, x.shape)
+            w.values[node] = View(folded, x.shape)
             return
     w.emit(node, kind, {}, [x], kind, flat=x.flat)
 
@@ -699,7 +686,7 @@ def _add(w: _Walk, node: Any) -> None:
     if _arg(node, 2, "alpha", 1) != 1:
         raise _Skip("an add with alpha ≠ 1")
     a, b = w.tensor(node, 0, spatial=False), w.tensor(node, 1, spatial=False)
-    if a.shape != b.shape and not all(_same(u, v) for u, v in zip(a.shape, b.shape)):
+    if not same_shape(a.shape, b.shape):
         raise _Skip(f"a broadcasting add of {shape_text(a.shape)} and {shape_text(b.shape)}")
     if a.flat != b.flat:
         raise _Skip("an add of a flattened and an unflattened tensor")
@@ -719,18 +706,14 @@ def _mul(w: _Walk, node: Any) -> None:
     a, b = w.tensor(node, 0), w.tensor(node, 1)
     if len(a.shape) != 4 or len(b.shape) != 4:
         raise _Skip("a multiply of tensors that are not N×C×H×W")
-    if _is_gate(w, a) and not _is_gate(w, b):
+    if is_gate(a.shape) and not is_gate(b.shape):
         a, b = b, a  # the full map first, the 1×1×C gate second
-    elif not (_is_gate(w, b) or all(_same(u, v) for u, v in zip(a.shape, b.shape))):
+    elif not (is_gate(b.shape) or same_shape(a.shape, b.shape)):
         raise _Skip(f"a broadcasting multiply of {shape_text(a.shape)} and {shape_text(b.shape)}")
     t = _mul_type()
     if t is None:
         _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
     w.emit(node, t, {}, [a, b], "mul")
-
-
-def _is_gate(w: _Walk, v: _Val) -> bool:
-    return len(v.shape) == 4 and all(isinstance(s, int) and s == 1 for s in v.shape[2:])
 
 
 def _cat(w: _Walk, node: Any) -> None:
@@ -739,7 +722,7 @@ def _cat(w: _Walk, node: Any) -> None:
     vals = []
     for a in items:
         v = w.val(a)
-        if not isinstance(v, _Val) or v.flat:
+        if not isinstance(v, View) or v.flat:
             raise _Skip("a concatenation of values costcalc does not follow")
         vals.append(v)
     rank = len(vals[0].shape)
@@ -758,63 +741,39 @@ def _identity(w: _Walk, node: Any) -> None:
 def _flatten(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
     start, end = int(_arg(node, 1, "start_dim", 0)), int(_arg(node, 2, "end_dim", -1))
-    if isinstance(v, _Shuffle):
+    if isinstance(v, Shuffle) or (isinstance(v, View) and start % len(v.shape) == 1
+                                  and end % len(v.shape) == len(v.shape) - 1):
         _reshape(w, node)
-        return
-    if not isinstance(v, _Val):
-        raise _Skip("a flatten of a value costcalc does not follow")
-    rank = len(v.shape)
-    if start % rank == 1 and end % rank == rank - 1:
-        _to_vector(w, node, v)
         return
     raise _Skip(f"a flatten of dimensions {start}..{end}")
 
 
-def _to_vector(w: _Walk, node: Any, v: _Val) -> None:
-    """(1, C, H, W) → (1, C·H·W): the same tensor to costcalc (an ``fc`` reads all of it); a
-    flattened spatial map (H·W > 1) is marked so that channel-wise layers refuse it."""
-    shape = w.shape(node)
-    spatial = len(v.shape) == 4 and not all(isinstance(s, int) and s == 1 for s in v.shape[2:])
-    w.alias(node, v, shape=shape, flat=v.flat or spatial)
-
-
 def _reshape(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
-    out = w.shape(node)
-    if isinstance(v, _Shuffle):
-        if v.stage == 2 and len(out) == 4 and all(_same(a, b) for a, b in zip(out, v.src.shape)):
-            if not supports("channel_shuffle"):
-                _pending("a channel shuffle", "the layer type channel_shuffle")
-            w.emit(node, "channel_shuffle", {"G": v.groups}, [v.src], "channel_shuffle")
-            return
-        raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
-    if not isinstance(v, _Val):
+    if not isinstance(v, (View, Shuffle)):
         raise _Skip("a reshape of a value costcalc does not follow")
-    if all(_same(a, b) for a, b in zip(out, v.shape)) and len(out) == len(v.shape):
-        w.alias(node, v)
+    r = reshape(v, w.shape(node), node.name)
+    if isinstance(r, str):
+        raise _Skip(r)
+    if isinstance(r, Shuffle) and r.stage == 3:
+        if not supports("channel_shuffle"):
+            _pending("a channel shuffle", "the layer type channel_shuffle")
+        w.emit(node, "channel_shuffle", {"G": r.groups}, [r.src], "channel_shuffle")
         return
-    if len(out) == 2 and out[0] == 1:
-        _to_vector(w, node, v)
-        return
-    if len(v.shape) == 4 and len(out) == 5 and not v.flat and isinstance(out[1], int) and out[1] > 1 \
-            and _same(out[1] * out[2], v.shape[1]) and _same(out[3], v.shape[2]) and _same(out[4], v.shape[3]):
-        w.values[node] = _Shuffle(v, int(out[1]), 1, node.name)
-        return
-    if len(v.shape) == 2 and len(out) == 4 and not v.flat and _same(out[1], v.shape[1]) \
-            and out[2] == 1 and out[3] == 1:
-        w.alias(node, v, shape=out)
-        return
-    raise _Skip(f"a reshape from {shape_text(w._concrete_shape(v.shape))} to "
-                f"{shape_text(w._concrete_shape(out))}")
+    w.values[node] = r
 
 
 def _transpose(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
-    dims = sorted(int(d) for d in node.args[1:3])
-    if isinstance(v, _Shuffle) and v.stage == 1 and dims == [1, 2]:
-        w.values[node] = _Shuffle(v.src, v.groups, 2, v.node)
-        return
-    raise _Skip("a transpose that is not part of a channel shuffle")
+    a, b = (int(d) for d in node.args[1:3])
+    rank = len(v.src.shape) + 1 if isinstance(v, Shuffle) else 0
+    perm = list(range(rank))
+    if rank:
+        perm[a % rank], perm[b % rank] = perm[b % rank], perm[a % rank]
+    r = transpose(v, perm)
+    if isinstance(r, str):
+        raise _Skip(r)
+    w.values[node] = r
 
 
 def _pass_shuffle(w: _Walk, node: Any) -> None:
@@ -837,16 +796,16 @@ def _split(w: _Walk, node: Any) -> None:
         raise _Skip(f"a split along dimension {dim} (costcalc splits channels)")
     pieces = node.meta["val"]
     shapes = [tuple(_dim(s) for s in p.shape) for p in pieces]
-    made: dict[int, _Val] = {}
+    made: dict[int, View] = {}
 
-    def get(i: int) -> _Val:
+    def get(i: int) -> View:
         if i not in made:
             assert w.graph is not None
             c = shapes[i][1]
-            fields = {} if _same(c * 2, x.shape[1]) and i == 0 else {"M": c}
+            fields = {} if same_size(c * 2, x.shape[1]) and i == 0 else {"M": c}
             t = w.graph.emit("channel_split", fields, [x.tensor], shapes[i], w.scope(node),
                              f"{name.split('.')[1]}{i}", f"{name} ({node.name})")
-            made[i] = _Val(t, shapes[i])
+            made[i] = View(t, shapes[i])
         return made[i]
 
     w.values[node] = _Multi(get)
@@ -858,7 +817,7 @@ def _narrow_channels(w: _Walk, node: Any) -> None:
     if dim % len(x.shape) != 1 or len(x.shape) != 4:
         raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
     out = w.shape(node)
-    if _same(out[1], x.shape[1]):
+    if same_size(out[1], x.shape[1]):
         w.alias(node, x)
         return
     w.emit(node, "channel_split", {"M": out[1]}, [x], "slice")
@@ -871,9 +830,6 @@ def _getitem(w: _Walk, node: Any) -> None:
         if item is None:
             raise _Skip("an output costcalc does not follow")
         w.values[node] = item
-        return
-    if v is None:  # an element of an unsupported op's result: reported there
-        w.values[node] = None
         return
     raise _Skip("an item of a value costcalc does not follow")
 

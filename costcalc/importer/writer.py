@@ -63,12 +63,13 @@ def module_tree(ops: Sequence[Op]) -> _Group:
 
 
 def _collapse(g: _Group) -> None:
-    """A group with one child is that child under the group's name (``features.0`` whose conv,
-    BatchNorm and ReLU folded into one layer is the layer ``features.0``)."""
+    """A group whose only child is a layer is that layer under the group's name (``features.0``,
+    whose conv, BatchNorm and ReLU folded into one layer, is the layer ``features.0``). A group
+    holding one group stays: every module keeps its path."""
     for i, c in enumerate(g.children):
         if isinstance(c, _Group):
             _collapse(c)
-            if len(c.children) == 1:
+            if len(c.children) == 1 and isinstance(c.children[0], _Leaf):
                 only = c.children[0]
                 only.name = c.name
                 g.children[i] = only
