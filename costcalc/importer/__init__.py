@@ -99,12 +99,20 @@ def import_source(source: str, *, kwargs: Mapping[str, Any] | None = None,
         import torch  # noqa: F401
     except ModuleNotFoundError:
         raise ImportUsageError("importing a PyTorch model needs PyTorch: pip install 'costcalc[torch]'") from None
-    from costcalc.importer.torch_import import import_torch, torch_reference
+    from costcalc.importer.torch_import import import_torch
 
     shape = input_shape or (3, 224, 224)
-    ti = import_torch(source, kwargs, shape, allow_unknown)
+    ti = import_torch(source, kwargs, shape)
+    return finish_torch(ti, source, allow_unknown, check)
+
+
+def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool = False) -> ImportResult:
+    """The spec of a traced PyTorch model; ``check`` compares with FlopCounterMode at the traced size."""
     import torch as _torch
 
+    from costcalc.importer.torch_import import torch_reference
+
+    shape = ti.input_shape
     res = finish(ti.graph, ti.sizes, ti.name, source, allow_unknown,
                  [f"Imported by costcalc import from {source} (torch.export, PyTorch "
                   f"{_torch.__version__.split('+')[0]}); the module's code ran to build it."])
@@ -199,20 +207,23 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
         "input": [sizes.text(h), sizes.text(w), c],
         "layers": items,
     }
-    conditions: list[Condition] = []
     lines = list(header)
     text = to_yaml(doc, lines)
-    spec = load_text(text, f"{source} (imported)")
+    from costcalc.spec import build_spec, parse_yaml
+
+    name_shown = f"{source} (imported)"
+    parsed = parse_yaml(text, name_shown)
+    spec = build_spec(parsed, name_shown)
     from costcalc.network import evaluate_network
 
+    _check_wiring(graph, paths, spec)
     result = evaluate_network(spec)
     _check_shapes(graph, paths, result, sizes)
-    if sizes.defaults:
-        conditions = closed_form_conditions(text, sizes)
-        if conditions:
-            lines.append("Closed form in the input size exact " + "; ".join(cd.text() for cd in conditions)
-                         + " (costcalc net --set " + next(iter(sizes.defaults)) + "=R).")
-            text = to_yaml(doc, lines)
+    conditions = closed_form_conditions(parsed, sizes) if sizes.defaults else []
+    if conditions:
+        lines.append("Closed form in the input size exact " + "; ".join(cd.text() for cd in conditions)
+                     + " (costcalc net --set " + next(iter(sizes.defaults)) + "=R).")
+        text = to_yaml(doc, lines)
     notes = list(graph.notes)
     if graph.unsupported:
         notes.append(unsupported_message(graph.unsupported, allow_unknown=True))
@@ -225,6 +236,19 @@ def _input_dims(graph: Graph) -> tuple[Any, Any, Any, Any]:
     if len(s) != 4:
         raise ImportFailure(f"the model's input has shape {s}; costcalc imports models on one N×C×H×W image")
     return s[0], s[1], s[2], s[3]
+
+
+def _check_wiring(graph: Graph, paths: Mapping[int, str], spec: Any) -> None:
+    """Every layer of the loaded spec takes exactly the tensors its operator took: the references
+    the writer chose resolve, by the spec loader's own rules, to the intended layers."""
+    layers = {nl.path: nl for nl in spec.layers}
+    for op in graph.ops:
+        path = paths[id(op)]
+        nl = layers.get(path)
+        want = tuple("input" if t.producer is None else paths[id(t.producer)] for t in op.inputs)
+        if nl is None or tuple(nl.inputs) != want:
+            got = tuple(nl.inputs) if nl is not None else "nothing"
+            raise ImportFailure(f"internal: layer {path} takes {got} in the written spec, not {want}")
 
 
 def _check_shapes(graph: Graph, paths: Mapping[int, str], result: Any, sizes: SizeVars) -> None:
@@ -263,7 +287,7 @@ def _matches(got: Sequence[int], want: Sequence[int]) -> bool:
 MAX_MODULUS = 1 << 16
 
 
-def closed_form_conditions(text: str, sizes: SizeVars) -> list[Condition]:
+def closed_form_conditions(parsed: Any, sizes: SizeVars) -> list[Condition]:
     """For each size variable: the sizes at which costcalc's closed form (shapes without floors:
     ``(H + 2P − D(K−1) − 1)/S + 1``) equals PyTorch's floor arithmetic. By induction over the
     layers, that is exactly where every intermediate size of the closed form is a whole number:
@@ -278,12 +302,14 @@ def closed_form_conditions(text: str, sizes: SizeVars) -> list[Condition]:
     out: list[Condition] = []
     for var in sizes.defaults:
         sym_name = "R" if var == "resolution" else var[:1].upper()
-        spec = load_text(text, "(closed form)", {var: sym_name})
+        from costcalc.spec import build_spec
+
+        spec = build_spec(parsed, "(closed form)", {var: sym_name})
         v = symbol(sym_name)
         exprs = [e for e in _all_sizes(spec) if v in getattr(e, "free_symbols", ())]
         modulus = 1
         polys = []
-        for e in {sympy.nsimplify(x) for x in exprs}:
+        for e in set(exprs):
             try:
                 p = sympy.Poly(e, v)
             except sympy.PolynomialError:

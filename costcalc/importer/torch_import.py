@@ -195,10 +195,9 @@ class _Multi:
 
 
 class _Walk:
-    def __init__(self, ep: Any, sizes: SizeVars, allow_unknown: bool) -> None:
+    def __init__(self, ep: Any, sizes: SizeVars) -> None:
         self.ep = ep
         self.sizes = sizes
-        self.allow_unknown = allow_unknown
         self.values: dict[Any, Any] = {}
         self.origin: dict[int, Any] = {}  # id(Tensor) -> fx node that last produced it
         self.param_uses: dict[str, int] = {}
@@ -873,6 +872,10 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     "aten.view.default": _reshape,
     "aten.reshape.default": _reshape,
     "aten._unsafe_view.default": _reshape,
+    "aten.unflatten.int": _reshape,
+    "aten.unsqueeze.default": _reshape,
+    "aten.squeeze.dim": _reshape,
+    "aten.squeeze.dims": _reshape,
     "aten.transpose.int": _transpose,
     "aten.contiguous.default": _pass_shuffle,
     "aten.clone.default": _pass_shuffle,
@@ -915,9 +918,16 @@ def import_torch(target: str, kwargs: Mapping[str, Any] | None = None,
                  input_shape: tuple[int, int, int] = (3, 224, 224), allow_unknown: bool = False) -> TorchImport:
     """Build, trace and walk ``package.module:callable``."""
     model = load_model(target, kwargs)
-    ep = export(model, input_shape, target)
+    return import_module(model, target.split(":", 1)[1].rsplit(".", 1)[-1], input_shape, target)
+
+
+def import_module(model: Any, name: str, input_shape: tuple[int, int, int] = (3, 224, 224),
+                  source: str | None = None) -> TorchImport:
+    """Trace and walk a ``torch.nn.Module`` (moved to the meta device: no weights are read)."""
+    model = model.to("meta").eval()
+    ep = export(model, input_shape, source or name)
     sizes = _size_vars(ep, input_shape)
-    walk = _Walk(ep, sizes, allow_unknown)
+    walk = _Walk(ep, sizes)
     with _quiet():
         graph = walk.run()
     used = 0
@@ -940,8 +950,7 @@ def import_torch(target: str, kwargs: Mapping[str, Any] | None = None,
     if shared:
         graph.notes.append(f"parameters shared by several layers are counted in each: {', '.join(shared[:5])}"
                            + (" ..." if len(shared) > 5 else ""))
-    attr = target.split(":", 1)[1].rsplit(".", 1)[-1]
-    return TorchImport(graph, sizes, attr, model, input_shape, unused, used)
+    return TorchImport(graph, sizes, name, model, input_shape, unused, used)
 
 
 def _size_vars(ep: Any, input_shape: tuple[int, int, int]) -> SizeVars:
@@ -994,4 +1003,4 @@ def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> tuple[int,
     return int(counter.get_total_flops()), int(params)
 
 
-__all__ = ["import_torch", "load_model", "is_target", "torch_reference", "OPS", "TorchImport"]
+__all__ = ["import_torch", "import_module", "load_model", "is_target", "torch_reference", "OPS", "TorchImport"]
