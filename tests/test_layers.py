@@ -158,6 +158,42 @@ case("add", "add", dict(), ((56, 56, 256), (56, 56, 256)), (56, 56, 256),
      _zero(elementwise=_a, activations=_a, memory=3 * _a))
 case("concat", "concat", dict(), ((28, 28, 216), (28, 28, 24)), (28, 28, 240),
      _zero(activations=28 * 28 * 240, memory=2 * 28 * 28 * 240))
+# three tensors summed: 2 adds per element, three read and one written
+case("add-3", "add", dict(), ((14, 14, 8), (14, 14, 8), (14, 14, 8)), (14, 14, 8),
+     _zero(elementwise=2 * 14 * 14 * 8, activations=14 * 14 * 8, memory=4 * 14 * 14 * 8))
+# squeeze-and-excitation's channel multiply: a 56x56x64 map times a 1x1x64 gate
+case("mul-gate", "mul", dict(), ((56, 56, 64), (1, 1, 64)), (56, 56, 64),
+     _zero(elementwise=56 * 56 * 64, activations=56 * 56 * 64, memory=56 * 56 * 64 + 64 + 56 * 56 * 64))
+case("mul-equal", "mul", dict(), ((7, 7, 32), (7, 7, 32)), (7, 7, 32),
+     _zero(elementwise=7 * 7 * 32, activations=7 * 7 * 32, memory=3 * 7 * 7 * 32))
+# adaptive 13 -> 6 (AlexNet beyond 224 px): PyTorch's windows [floor(13i/6), ceil(13(i+1)/6)) are
+# 0-3, 2-5, 4-7, 6-9, 8-11, 10-13: six windows of 3, 18 positions per axis (they overlap)
+case("adaptive_avgpool-13to6", "adaptive_avgpool", dict(out=6), ((13, 13, 256),), (6, 6, 256),
+     _zero(elementwise=18 * 18 * 256, activations=6 * 6 * 256, memory=13 * 13 * 256 + 6 * 6 * 256))
+# 14 -> 7 tiles exactly: windows of 2, every input summed once
+case("adaptive_avgpool-14to7", "adaptive_avgpool", dict(out=7), ((14, 14, 512),), (7, 7, 512),
+     _zero(elementwise=14 * 14 * 512, activations=7 * 7 * 512, memory=14 * 14 * 512 + 7 * 7 * 512))
+# 8x9 -> 2x3: windows 4x3, 11 comparisons per output
+case("adaptive_maxpool-2x3", "adaptive_maxpool", dict(out=(2, 3)), ((8, 9, 16),), (2, 3, 16),
+     _zero(comparisons=2 * 3 * 16 * (4 * 3 - 1), activations=2 * 3 * 16, memory=8 * 9 * 16 + 2 * 3 * 16))
+# ceil_mode (GoogLeNet's 3x3/2 max pools): ceil((112 - 3)/2) + 1 = 56, floor mode would give 55
+case("maxpool-ceil", "maxpool", dict(K=3, S=2, ceil_mode=True), ((112, 112, 64),), (56, 56, 64),
+     _zero(comparisons=56 * 56 * 64 * 8, activations=56 * 56 * 64, memory=112 * 112 * 64 + 56 * 56 * 64))
+# ceil_mode's last-window rule: 2x2/2 pad 1 on 7 -> ceil((7 + 2 - 1 - 1)/2) + 1 = 5, but window 5
+# would start at (5 - 1)·2 = 8 >= H + P = 8 (in the padding), so PyTorch drops it: 4
+case("maxpool-ceil-dropped", "maxpool", dict(K=2, S=2, P=1, ceil_mode=True), ((7, 7, 4),), (4, 4, 4),
+     _zero(comparisons=4 * 4 * 4 * 3, activations=4 * 4 * 4, memory=7 * 7 * 4 + 4 * 4 * 4))
+# and where it does not apply: 3x3/2 pad 1 on 8 -> ceil(7/2) + 1 = 5, window 5 starts at 8 < 9
+case("maxpool-ceil-kept", "maxpool", dict(K=3, S=2, P=1, ceil_mode=True), ((8, 8, 4),), (5, 5, 4),
+     _zero(comparisons=5 * 5 * 4 * 8, activations=5 * 5 * 4, memory=8 * 8 * 4 + 5 * 5 * 4))
+# Inception v3's factorised 1x7 conv: "same" padding (0, 3), Kh·Kw = 7
+case("conv-1x7", "conv", dict(M=192, K=(1, 7)), ((17, 17, 768),), (17, 17, 192),
+     _zero(macs=17 * 17 * 192 * 7 * 768, params=7 * 768 * 192, weights=7 * 768 * 192,
+           activations=17 * 17 * 192, memory=17 * 17 * 768 + 17 * 17 * 192 + 7 * 768 * 192))
+# stride [2, 1], padding [1, 0], kernel [3, 1]: H (9 + 2 - 3)//2 + 1 = 5, W 9
+case("conv-3x1-s21", "conv", dict(M=8, K=(3, 1), S=(2, 1), P=(1, 0)), ((9, 9, 4),), (5, 9, 8),
+     _zero(macs=5 * 9 * 8 * 3 * 4, params=3 * 4 * 8, weights=3 * 4 * 8, activations=5 * 9 * 8,
+           memory=9 * 9 * 4 + 5 * 9 * 8 + 3 * 4 * 8))
 case("channel_shuffle", "channel_shuffle", dict(G=3), ((28, 28, 240),), (28, 28, 240),
      _zero(activations=28 * 28 * 240, memory=2 * 28 * 28 * 240))
 # a view: no data moved

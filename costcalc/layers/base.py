@@ -41,13 +41,16 @@ def _show(v: Any) -> str:
 
 
 def dim(default: Any = MISSING, doc: str = "", *, minimum: int = 1, symbol: bool = True,
-        unit_default: bool = False) -> Any:
+        unit_default: bool = False, pair: bool = False) -> Any:
     """A dimension field (a positive int or a sympy expression). ``symbol=True`` marks the
     dimensions that appear as symbols in formulas (M, K, G, T, B); structural ones (stride,
     padding, dilation) stay at their given value in formulas. ``unit_default=True`` (the ``M`` of
     residual units) means that when not given, the default (``None``: as many channels as the
-    input) is used in formulas too, so a unit's formula is the repeated unit's, N in = N out."""
-    meta = {"doc": doc, "kind": "dim", "minimum": minimum, "symbol": symbol, "unit_default": unit_default}
+    input) is used in formulas too, so a unit's formula is the repeated unit's, N in = N out.
+    ``pair=True``: a window dimension that may differ along height and width, given as
+    ``(h, w)`` (``K: [1, 7]`` in a spec); equal values collapse to one."""
+    meta = {"doc": doc, "kind": "dim", "minimum": minimum, "symbol": symbol, "unit_default": unit_default,
+            "pair": pair}
     return field(default=default, metadata=meta)
 
 
@@ -57,10 +60,16 @@ def opt(default: Any, doc: str = "", *, choices: tuple[Any, ...] | None = None, 
 
 
 @functools.lru_cache(maxsize=None)
-def _dim_fields(cls: type) -> tuple[tuple[str, int], ...]:
-    """(name, minimum) of the dimension fields of a layer class (computed once per class: a spec
-    with ``repeat: 100000`` builds that many layers)."""
-    return tuple((f.name, f.metadata["minimum"]) for f in fields(cls) if f.metadata.get("kind") == "dim")
+def _dim_fields(cls: type) -> tuple[tuple[str, int, bool], ...]:
+    """(name, minimum, pair) of the dimension fields of a layer class (computed once per class: a
+    spec with ``repeat: 100000`` builds that many layers)."""
+    return tuple((f.name, f.metadata["minimum"], bool(f.metadata.get("pair")))
+                 for f in fields(cls) if f.metadata.get("kind") == "dim")
+
+
+def _check_dim(name: str, v: Any, minimum: int) -> None:
+    if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)) or (is_int(v) and v < minimum):
+        raise DimError(name, v, "must be a positive integer" if minimum else "must be a non-negative integer")
 
 
 class Layer:
@@ -72,16 +81,20 @@ class Layer:
     type_name: ClassVar[str] = "?"
 
     def __post_init__(self) -> None:
-        for name, minimum in _dim_fields(type(self)):
+        for name, minimum, pair in _dim_fields(type(self)):
             v = getattr(self, name)
             if v is None:
                 continue
-            if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)):
-                raise DimError(name, v, "must be a positive integer" if minimum else
-                               "must be a non-negative integer")
-            if is_int(v) and v < minimum:
-                raise DimError(name, v, "must be a positive integer" if minimum else
-                               "must be a non-negative integer")
+            if isinstance(v, (tuple, list)):
+                if not pair or len(v) != 2:
+                    raise DimError(name, list(v), "must be one number" if not pair else
+                                   "must be one number or [height, width]")
+                for part in v:
+                    _check_dim(name, part, minimum)
+                # [3, 3] is 3: one layer, one row label, one formula
+                object.__setattr__(self, name, v[0] if v[0] == v[1] else tuple(v))
+                continue
+            _check_dim(name, v, minimum)
 
     def check(self, *inputs: Shape) -> None:
         """Raise :class:`DimError` if this layer cannot take these inputs."""
