@@ -396,9 +396,41 @@ def test_acceptance_grouped_stride2() -> None:
 
 
 def test_value_partially_evaluated() -> None:
-    """Dimensions not given stay symbols in the value."""
+    """Fields not given take their documented defaults in the value (K = 3, M = N); dimensions
+    without one (N here) stay symbols."""
     r = analyze_layer("separable", {"H": 10})
-    assert sympy.simplify(r.cost.macs - 10 * 10 * N * (9 + M)) == 0
+    assert sympy.simplify(r.cost.macs - 10 * 10 * N * (9 + N)) == 0
+
+
+@pytest.mark.parametrize("type_name, given, macs", [
+    # bottleneck: B defaults to M/4 = 64 -> 56²·(256·64 + 9·64² + 64·256)
+    ("bottleneck", {"H": 56, "N": 256, "M": 256}, 56 * 56 * (256 * 64 + 9 * 64 * 64 + 64 * 256)),
+    # inverted_residual: T defaults to 6 -> 56²·24·6·(24 + 9 + 24)
+    ("inverted_residual", {"H": 56, "N": 24, "M": 24}, 56 * 56 * 24 * 6 * (24 + 9 + 24)),
+    # maxpool: K defaults to 2 (as in a spec), no multiply-adds; comparisons 28²·8·3
+    ("maxpool", {"H": 56, "N": 8}, 0),
+])
+def test_documented_defaults_apply_in_the_value(type_name: str, given: dict, macs: int) -> None:
+    r = analyze_layer(type_name, given)
+    assert r.cost.macs == macs
+    if type_name == "maxpool":
+        assert tuple(r.out_shape) == (28, 28, 8) and r.cost.comparisons == 28 * 28 * 8 * 3
+
+
+@pytest.mark.parametrize("type_name, given", [
+    ("basic", {"H": 56, "N": 64, "M": 64, "S": "s"}),
+    ("bottleneck", {"H": 56, "N": 64, "M": 256, "S": "s"}),
+    ("shufflenet_unit", {"H": 28, "N": 240, "M": 240, "G": 3, "S": "s"}),
+    ("shufflenet_v2_unit", {"H": 28, "N": 116, "M": 116, "S": "s"}),
+    ("inverted_residual", {"H": 28, "N": 32, "M": 32, "S": "s"}),
+])
+def test_a_symbolic_stride_that_decides_structure_is_an_error(type_name: str, given: dict) -> None:
+    """A unit's stride decides its layers (identity or projection shortcut, add or concat): a
+    symbol there is an error naming the stride, never a guess."""
+    from costcalc.layers.base import DimError
+
+    with pytest.raises(DimError, match=r"^S=s: decides the structure"):
+        analyze_layer(type_name, given)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ class Conv(Leaf):
     G: Num = dim(1, "groups", symbol=False)  # a symbol where required: ``grouped``
     bias: bool = opt(False, "add a bias per output channel")
     depthwise: bool = opt(False, "one filter per input channel (G = M = N)")
+    #: the registered name the layer was made as (``{type: grouped, G: 1}`` is shown as grouped)
+    variant: str = opt("", "registered type name", kind="internal")
 
     # -- the dimensions as the rules see them --------------------------------------------------
     def _m(self, x: Shape) -> Num:
@@ -49,6 +51,8 @@ class Conv(Leaf):
 
     @property
     def type_name(self) -> str:  # type: ignore[override]
+        if self.variant:
+            return self.variant
         if self.depthwise:
             return "depthwise"
         if self.G != 1:
@@ -103,7 +107,7 @@ class Conv(Leaf):
         )
 
 
-@register("fc", "fully connected (linear) layer on the flattened input: H·W·N·M")
+@register("fc", "fully connected (linear) layer on the flattened input: H·W·N·M", required=("M",))
 @dataclass(frozen=True)
 class FC(Leaf):
     """Fully-connected layer, as ``torch.nn.Linear`` on the flattened input (H·W·N features).
