@@ -284,3 +284,27 @@ def test_graphs_agree_with_pytorch(text: str) -> None:
     spec, _ = net(text)
     v = verify_network(spec)
     assert v.ok, [f"{c.path}: {c.problems}" for c in v.mismatches] + v.total_problems
+
+
+def test_symbolic_sizes_are_exact_where_the_strides_divide() -> None:
+    """A 3×3/2 conv without padding gives floor((R − 3)/2) + 1 = R/2 − 1 for even R; a 3×3/2
+    ceil_mode pool on that gives ceil((R′ − 3)/2) + 1 = R′/2 for even R′. So the closed form holds
+    for R ≡ 2 (mod 4), and must equal the numeric walk at every such R."""
+    import sympy
+
+    text = """\
+        vars: {resolution: 18}
+        input: [resolution, resolution, 3]
+        layers:
+          - {type: conv, M: 8, S: 2, P: 0}
+          - {type: maxpool, K: 3, S: 2, ceil_mode: true}
+          - {type: conv, M: 16}
+        """
+    _, s = net(text, resolution="R")
+    R = sympy.Symbol("R", positive=True)
+    r1 = R / 2 - 1
+    r2 = r1 / 2
+    assert sympy.expand(s.totals.macs - (r1**2 * 8 * 9 * 3 + r2**2 * 16 * 9 * 8)) == 0
+    for res in range(10, 90, 4):
+        _, r = net(text, resolution=str(res))
+        assert r.totals.macs == s.totals.macs.subs(R, res), res
