@@ -110,10 +110,6 @@ def is_symbol_name(text: str) -> bool:
 # ----------------------------------------------------------------------------------------------
 # One layer on its own: ``costcalc layer``
 
-#: defaults of the ``layer`` command for dimensions not given (W defaults to H)
-CLI_DEFAULTS: Mapping[str, int] = {"K": 3, "S": 1}
-
-
 @dataclass
 class LayerReport:
     """Everything ``costcalc layer`` shows, as data (renderers format it)."""
@@ -141,41 +137,45 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
     """Evaluate one layer type with the ``given`` dimensions (ints, or names of symbols).
 
     Two evaluations of the same rules: the *formula* with every symbolic dimension of the type as a
-    symbol, and the *value* with the given numbers (W = H, K = 3, S = 1 when not given; any other
-    missing dimension stays a symbol).
+    symbol, and the *value* with the given numbers (W = H when not given). A field not given takes
+    its documented default in the value (K = 3, S = 1, T = 6, B = M/4, M = N, ...), as it does in a
+    spec; only dimensions without a default (the G of ``grouped``) stay symbols there.
     """
     lt = get_type(type_name)
     shape_keys = ("H", "W", "N")
-    extra_m = "M" not in lt.params  # -M is the baseline's output channels for such types
+    extra_m = "M" not in lt.fields  # -M is the baseline's output channels for such types
     for k in given:
-        if k not in shape_keys and k not in lt.params and not (k == "M" and extra_m):
+        if k not in shape_keys and k not in lt.fields and not (k == "M" and extra_m):
             raise DimError(k, given[k], f"does not apply to type {lt.name}; its dimensions: "
-                           f"{', '.join(['H', 'W', 'N', *lt.params])}")
-    # -- formula world: all symbols ----------------------------------------------------------------
+                           f"{', '.join(['H', 'W', 'N', *lt.fields])}")
     f_fields: dict[str, Any] = {}
     v_fields: dict[str, Any] = {}
-    for name in lt.params:
+    shown: dict[str, Any] = {}
+    for name in lt.fields:
         g = given.get(name)
-        if lt.field_info(name).get("unit_default") and (g is None or g == given.get("N", "N")):
+        info = lt.field_info(name)
+        is_dim = info.get("kind") == "dim" and not isinstance(g, bool)
+        gv = (_value(g) if is_dim else g) if g is not None else None  # type: ignore[arg-type]
+        if info.get("unit_default") and (g is None or g == given.get("N", "N")):
             # M of a residual unit, not given or equal to N: as many channels as the input, in
             # the formula too (the repeated unit, N in = N out); the value uses the given M.
             if g is not None:
-                v_fields[name] = _value(g)  # type: ignore[arg-type]
+                v_fields[name] = gv
             continue
         if lt.is_symbol(name):
             f_fields[name] = symbol(name)
             if g is not None:
-                v_fields[name] = _value(g)  # type: ignore[arg-type]
-            elif name in CLI_DEFAULTS:
-                v_fields[name] = CLI_DEFAULTS[name]
-            else:
-                v_fields[name] = symbol(name)
+                v_fields[name] = gv
+            elif name in lt.required:
+                v_fields[name] = symbol(name)  # no default to apply
+            elif lt.default(name) is not None:
+                shown[name] = lt.default(name)
         elif g is not None:
-            # options (bias, stride_on, act, ...) are taken as given; only dimensions become symbols
-            is_dim = lt.field_info(name).get("kind") == "dim" and not isinstance(g, bool)
-            f_fields[name] = v_fields[name] = _value(g) if is_dim else g  # type: ignore[arg-type]
-        elif name in CLI_DEFAULTS:
-            f_fields[name] = v_fields[name] = CLI_DEFAULTS[name]
+            # options (bias, stride_on, act, ...) and structural dimensions (stride, padding) are
+            # taken as given in both worlds; only symbolic dimensions become symbols
+            f_fields[name] = v_fields[name] = gv
+        elif name == "S" and lt.default(name) is not None:
+            shown[name] = lt.default(name)
     h = _value(given["H"]) if "H" in given else symbol("H")  # type: ignore[arg-type]
     w = _value(given["W"]) if "W" in given else h  # type: ignore[arg-type]
     n = _value(given["N"]) if "N" in given else symbol("N")  # type: ignore[arg-type]
@@ -197,8 +197,9 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
 
     f_std_m = f_out.c if not extra_m else symbol("M")
     v_std_m = v_out.c if not extra_m else m_extra
+    k_default = lt.default("K") if "K" in lt.fields and lt.default("K") is not None else 3
     f_std = baseline(f_fields, f_std_m, symbol("K"))
-    v_std = baseline(v_fields, v_std_m, CLI_DEFAULTS["K"])
+    v_std = baseline(v_fields, v_std_m, k_default)
     f_std_cost = f_std.cost(f_in[0])
     v_std_cost = v_std.cost(v_in[0])
     ratio_f, ratio_e = ratio_forms(f_cost.macs, f_std_cost.macs)
@@ -209,6 +210,8 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
         notes.append(f"{lt.name} has no output channels of its own: M is the output channels of the "
                      "standard conv it is compared with (-M sets it)")
     dims = {"H": h, "W": w, "N": n, **{k: v for k, v in v_fields.items()}}
+    for k, v in shown.items():
+        dims.setdefault(k, v)
     return LayerReport(lt.name, dims, v_in[0], v_out, v_cost, rows, f_cost, f_out,
                        ratio_f, ratio_e, ratio_v, base_txt, notes)
 

@@ -96,20 +96,37 @@ def may_equal(a: Num, b: Num) -> bool:
     return diff.is_zero is not False
 
 
-def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
+def pair(v: Any) -> tuple[Any, Any]:
+    """A window dimension as (height, width): ``K: [1, 7]`` is (1, 7), ``K: 3`` is (3, 3)."""
+    return (v[0], v[1]) if isinstance(v, tuple) else (v, v)
+
+
+def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1, ceil: bool = False) -> Num:
     """Output length of a convolution/pooling window along one axis.
 
     Numbers follow PyTorch's arithmetic ``floor((size + 2p - d(k-1) - 1) / s) + 1``; ``p=None`` means
-    "same" padding ``p = d(k-1)//2``. Symbols have no floor: "same" padding gives ``size/s`` and
-    explicit padding gives ``(size + 2p - d(k-1) - 1)/s + 1`` (which is ``size/s`` when
-    ``2p = d(k-1)``, and is written so).
+    "same" padding ``p = d(k-1)//2``. ``ceil=True`` is pooling's ``ceil_mode``: the division rounds
+    up, and a last window that would start in the right padding is dropped (PyTorch's rule).
+
+    Symbols have no floor: with ``c = 2p - d(k-1) - 1`` a number, the length is
+    ``size/s + floor(c/s) + 1`` (``ceil`` for ceil_mode), which is exact whenever ``s`` divides
+    ``size``; "same" padding gives ``size/s``. With a symbolic window the floor is dropped.
     """
     if all(is_int(v) for v in (size, k, s, d)) and (p is None or is_int(p)):
         pad = d * (k - 1) // 2 if p is None else p
-        return (size + 2 * pad - d * (k - 1) - 1) // s + 1
+        span = size + 2 * pad - d * (k - 1) - 1
+        if not ceil:
+            return span // s + 1
+        out = -(-span // s) + 1
+        if (out - 1) * s >= size + pad:
+            out -= 1
+        return out
     if p is None or normalize(2 * p - d * (k - 1)) == 0:  # "same" padding
         return div(size, s)
-    return normalize(div(size + 2 * p - d * (k - 1) - 1, s) + 1)
+    c = 2 * p - d * (k - 1) - 1
+    if is_int(c) and is_int(s):
+        return normalize(div(size, s) + (-(-c // s) if ceil else c // s) + 1)
+    return normalize(div(size + c, s) + 1)
 
 
 def var_json(x: Any) -> Any:

@@ -37,15 +37,17 @@ from costcalc.layers.base import Block, Builder, DimError, Layer, Node
 from costcalc.layers.conv import FC, Conv
 from costcalc.layers.primitives import (
     Activation,
+    AdaptivePool,
     Add,
     BatchNorm,
     ChannelShuffle,
     ChannelSplit,
     Concat,
+    Mul,
     PadShortcut,
     Pool,
 )
-from costcalc.num import is_int
+from costcalc.num import is_int, pair
 
 
 #: where verification runs by default: "meta" (shapes only, the same operators and counts) or "cpu"
@@ -125,9 +127,15 @@ def _(layer: Conv, *inputs: Shape) -> nn.Module:
     n = _int(layer, "N", x.c)
     m = _int(layer, "M", layer._m(x))
     g = _int(layer, "G", layer._g(x))
-    k, s, d = (_int(layer, f, getattr(layer, f)) for f in ("K", "S", "D"))
-    p = d * (k - 1) // 2 if layer.P is None else _int(layer, "P", layer.P)
+    k, s, d = (_pair(layer, f, getattr(layer, f)) for f in ("K", "S", "D"))
+    p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d)) if layer.P is None else _pair(layer, "P", layer.P)
     return nn.Conv2d(n, m, k, stride=s, padding=p, dilation=d, groups=g, bias=bool(layer.bias))
+
+
+def _pair(layer: Layer, name: str, v: Any) -> tuple[int, int]:
+    """A window dimension as PyTorch's (height, width)."""
+    h, w = pair(v)
+    return _int(layer, name, h), _int(layer, name, w)
 
 
 @_leaf.register
@@ -167,10 +175,30 @@ def _(layer: Activation, *inputs: Shape) -> nn.Module:
 def _(layer: Pool, *inputs: Shape) -> nn.Module:
     if layer.glob:
         return nn.AdaptiveMaxPool2d(1) if layer.mode == "max" else nn.AdaptiveAvgPool2d(1)
-    k = _int(layer, "K", layer.K)
-    s = k if layer.S is None else _int(layer, "S", layer.S)
-    p = _int(layer, "P", layer.P)
-    return nn.MaxPool2d(k, s, p) if layer.mode == "max" else nn.AvgPool2d(k, s, p)
+    k = _pair(layer, "K", layer.K)
+    s = k if layer.S is None else _pair(layer, "S", layer.S)
+    p = _pair(layer, "P", layer.P)
+    if layer.mode == "max":
+        return nn.MaxPool2d(k, s, p, ceil_mode=layer.ceil_mode)
+    return nn.AvgPool2d(k, s, p, ceil_mode=layer.ceil_mode, count_include_pad=layer.count_include_pad)
+
+
+@_leaf.register
+def _(layer: AdaptivePool, *inputs: Shape) -> nn.Module:
+    out = _pair(layer, "out", layer.out)
+    return nn.AdaptiveMaxPool2d(out) if layer.mode == "max" else nn.AdaptiveAvgPool2d(out)
+
+
+class MulModule(nn.Module):
+    """Elementwise product (broadcasting a 1×1 gate over the map)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x * y
+
+
+@_leaf.register
+def _(layer: Mul, *inputs: Shape) -> nn.Module:
+    return MulModule()
 
 
 @_leaf.register

@@ -142,15 +142,15 @@ def test_json_symbols() -> None:
     assert KEYS <= set(doc)
     assert doc["type"] == "separable"
     assert doc["in_shape"] == ["H", "H", "N"]  # W defaults to H
-    assert [parse(v) for v in doc["out_shape"]] == [H, H, M]
-    # value: K = 3 substituted, W = H
-    assert sympy.simplify(parse(doc["macs"]) - H * H * N * (9 + M)) == 0
+    # value: the documented defaults K = 3 and M = N (output channels: the input's), W = H
+    assert [parse(v) for v in doc["out_shape"]] == [H, H, N]
+    assert sympy.simplify(parse(doc["macs"]) - H * H * N * (9 + N)) == 0
     assert sympy.simplify(parse(doc["flops"]) - 2 * parse(doc["macs"])) == 0
-    assert sympy.simplify(parse(doc["params"]) - N * (9 + M)) == 0
+    assert sympy.simplify(parse(doc["params"]) - N * (9 + N)) == 0
     assert sympy.simplify(parse(doc["formulas"]["macs"]) - H * W * N * (K**2 + M)) == 0
     assert sympy.simplify(parse(doc["formulas"]["params"]) - N * (K**2 + M)) == 0
     assert sympy.simplify(parse(doc["ratio_to_standard"]["formula"]) - (1 / M + 1 / K**2)) == 0
-    assert sympy.simplify(parse(doc["ratio_to_standard"]["value"]) - (1 / M + sympy.Rational(1, 9))) == 0
+    assert sympy.simplify(parse(doc["ratio_to_standard"]["value"]) - (1 / N + sympy.Rational(1, 9))) == 0
 
 
 def test_json_block_layers_sum() -> None:
@@ -230,7 +230,7 @@ BAD = [
     (["--type", "shufflenet_unit", "-H", "56", "-N", "24", "-M", "24", "-G", "3", "--stride", "2"],
      "Error: shufflenet_unit: -M 24: a stride-2 ShuffleNet unit concatenates its input: M must exceed N=24"),
     (["--type", "bottleneck", "-H", "56", "-N", "64", "-M", "256", "--param", "stride_on=2x2"],
-     "Error: bottleneck: stride_on 2x2: must be '1x1' or '3x3'"),
+     "Error: bottleneck: stride_on 2x2: must be one of 1x1, 3x3"),
     (["--type", "depthwise", "-H", "56", "-N", "64", "--param", "act=mish"],
      "Error: depthwise: act mish: unknown activation; "
      "known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),

@@ -158,6 +158,42 @@ case("add", "add", dict(), ((56, 56, 256), (56, 56, 256)), (56, 56, 256),
      _zero(elementwise=_a, activations=_a, memory=3 * _a))
 case("concat", "concat", dict(), ((28, 28, 216), (28, 28, 24)), (28, 28, 240),
      _zero(activations=28 * 28 * 240, memory=2 * 28 * 28 * 240))
+# three tensors summed: 2 adds per element, three read and one written
+case("add-3", "add", dict(), ((14, 14, 8), (14, 14, 8), (14, 14, 8)), (14, 14, 8),
+     _zero(elementwise=2 * 14 * 14 * 8, activations=14 * 14 * 8, memory=4 * 14 * 14 * 8))
+# squeeze-and-excitation's channel multiply: a 56x56x64 map times a 1x1x64 gate
+case("mul-gate", "mul", dict(), ((56, 56, 64), (1, 1, 64)), (56, 56, 64),
+     _zero(elementwise=56 * 56 * 64, activations=56 * 56 * 64, memory=56 * 56 * 64 + 64 + 56 * 56 * 64))
+case("mul-equal", "mul", dict(), ((7, 7, 32), (7, 7, 32)), (7, 7, 32),
+     _zero(elementwise=7 * 7 * 32, activations=7 * 7 * 32, memory=3 * 7 * 7 * 32))
+# adaptive 13 -> 6 (AlexNet beyond 224 px): PyTorch's windows [floor(13i/6), ceil(13(i+1)/6)) are
+# 0-3, 2-5, 4-7, 6-9, 8-11, 10-13: six windows of 3, 18 positions per axis (they overlap)
+case("adaptive_avgpool-13to6", "adaptive_avgpool", dict(out=6), ((13, 13, 256),), (6, 6, 256),
+     _zero(elementwise=18 * 18 * 256, activations=6 * 6 * 256, memory=13 * 13 * 256 + 6 * 6 * 256))
+# 14 -> 7 tiles exactly: windows of 2, every input summed once
+case("adaptive_avgpool-14to7", "adaptive_avgpool", dict(out=7), ((14, 14, 512),), (7, 7, 512),
+     _zero(elementwise=14 * 14 * 512, activations=7 * 7 * 512, memory=14 * 14 * 512 + 7 * 7 * 512))
+# 8x9 -> 2x3: windows 4x3, 11 comparisons per output
+case("adaptive_maxpool-2x3", "adaptive_maxpool", dict(out=(2, 3)), ((8, 9, 16),), (2, 3, 16),
+     _zero(comparisons=2 * 3 * 16 * (4 * 3 - 1), activations=2 * 3 * 16, memory=8 * 9 * 16 + 2 * 3 * 16))
+# ceil_mode (GoogLeNet's 3x3/2 max pools): ceil((112 - 3)/2) + 1 = 56, floor mode would give 55
+case("maxpool-ceil", "maxpool", dict(K=3, S=2, ceil_mode=True), ((112, 112, 64),), (56, 56, 64),
+     _zero(comparisons=56 * 56 * 64 * 8, activations=56 * 56 * 64, memory=112 * 112 * 64 + 56 * 56 * 64))
+# ceil_mode's last-window rule: 2x2/2 pad 1 on 7 -> ceil((7 + 2 - 1 - 1)/2) + 1 = 5, but window 5
+# would start at (5 - 1)·2 = 8 >= H + P = 8 (in the padding), so PyTorch drops it: 4
+case("maxpool-ceil-dropped", "maxpool", dict(K=2, S=2, P=1, ceil_mode=True), ((7, 7, 4),), (4, 4, 4),
+     _zero(comparisons=4 * 4 * 4 * 3, activations=4 * 4 * 4, memory=7 * 7 * 4 + 4 * 4 * 4))
+# and where it does not apply: 3x3/2 pad 1 on 8 -> ceil(7/2) + 1 = 5, window 5 starts at 8 < 9
+case("maxpool-ceil-kept", "maxpool", dict(K=3, S=2, P=1, ceil_mode=True), ((8, 8, 4),), (5, 5, 4),
+     _zero(comparisons=5 * 5 * 4 * 8, activations=5 * 5 * 4, memory=8 * 8 * 4 + 5 * 5 * 4))
+# Inception v3's factorised 1x7 conv: "same" padding (0, 3), Kh·Kw = 7
+case("conv-1x7", "conv", dict(M=192, K=(1, 7)), ((17, 17, 768),), (17, 17, 192),
+     _zero(macs=17 * 17 * 192 * 7 * 768, params=7 * 768 * 192, weights=7 * 768 * 192,
+           activations=17 * 17 * 192, memory=17 * 17 * 768 + 17 * 17 * 192 + 7 * 768 * 192))
+# stride [2, 1], padding [1, 0], kernel [3, 1]: H (9 + 2 - 3)//2 + 1 = 5, W 9
+case("conv-3x1-s21", "conv", dict(M=8, K=(3, 1), S=(2, 1), P=(1, 0)), ((9, 9, 4),), (5, 9, 8),
+     _zero(macs=5 * 9 * 8 * 3 * 4, params=3 * 4 * 8, weights=3 * 4 * 8, activations=5 * 9 * 8,
+           memory=9 * 9 * 4 + 5 * 9 * 8 + 3 * 4 * 8))
 case("channel_shuffle", "channel_shuffle", dict(G=3), ((28, 28, 240),), (28, 28, 240),
      _zero(activations=28 * 28 * 240, memory=2 * 28 * 28 * 240))
 # a view: no data moved
@@ -360,9 +396,41 @@ def test_acceptance_grouped_stride2() -> None:
 
 
 def test_value_partially_evaluated() -> None:
-    """Dimensions not given stay symbols in the value."""
+    """Fields not given take their documented defaults in the value (K = 3, M = N); dimensions
+    without one (N here) stay symbols."""
     r = analyze_layer("separable", {"H": 10})
-    assert sympy.simplify(r.cost.macs - 10 * 10 * N * (9 + M)) == 0
+    assert sympy.simplify(r.cost.macs - 10 * 10 * N * (9 + N)) == 0
+
+
+@pytest.mark.parametrize("type_name, given, macs", [
+    # bottleneck: B defaults to M/4 = 64 -> 56²·(256·64 + 9·64² + 64·256)
+    ("bottleneck", {"H": 56, "N": 256, "M": 256}, 56 * 56 * (256 * 64 + 9 * 64 * 64 + 64 * 256)),
+    # inverted_residual: T defaults to 6 -> 56²·24·6·(24 + 9 + 24)
+    ("inverted_residual", {"H": 56, "N": 24, "M": 24}, 56 * 56 * 24 * 6 * (24 + 9 + 24)),
+    # maxpool: K defaults to 2 (as in a spec), no multiply-adds; comparisons 28²·8·3
+    ("maxpool", {"H": 56, "N": 8}, 0),
+])
+def test_documented_defaults_apply_in_the_value(type_name: str, given: dict, macs: int) -> None:
+    r = analyze_layer(type_name, given)
+    assert r.cost.macs == macs
+    if type_name == "maxpool":
+        assert tuple(r.out_shape) == (28, 28, 8) and r.cost.comparisons == 28 * 28 * 8 * 3
+
+
+@pytest.mark.parametrize("type_name, given", [
+    ("basic", {"H": 56, "N": 64, "M": 64, "S": "s"}),
+    ("bottleneck", {"H": 56, "N": 64, "M": 256, "S": "s"}),
+    ("shufflenet_unit", {"H": 28, "N": 240, "M": 240, "G": 3, "S": "s"}),
+    ("shufflenet_v2_unit", {"H": 28, "N": 116, "M": 116, "S": "s"}),
+    ("inverted_residual", {"H": 28, "N": 32, "M": 32, "S": "s"}),
+])
+def test_a_symbolic_stride_that_decides_structure_is_an_error(type_name: str, given: dict) -> None:
+    """A unit's stride decides its layers (identity or projection shortcut, add or concat): a
+    symbol there is an error naming the stride, never a guess."""
+    from costcalc.layers.base import DimError
+
+    with pytest.raises(DimError, match=r"^S=s: decides the structure"):
+        analyze_layer(type_name, given)
 
 
 # ----------------------------------------------------------------------------------------------

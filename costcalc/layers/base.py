@@ -41,13 +41,18 @@ def _show(v: Any) -> str:
 
 
 def dim(default: Any = MISSING, doc: str = "", *, minimum: int = 1, symbol: bool = True,
-        unit_default: bool = False) -> Any:
+        unit_default: bool = False, pair: bool = False, structural: bool = False) -> Any:
     """A dimension field (a positive int or a sympy expression). ``symbol=True`` marks the
     dimensions that appear as symbols in formulas (M, K, G, T, B); structural ones (stride,
     padding, dilation) stay at their given value in formulas. ``unit_default=True`` (the ``M`` of
     residual units) means that when not given, the default (``None``: as many channels as the
-    input) is used in formulas too, so a unit's formula is the repeated unit's, N in = N out."""
-    meta = {"doc": doc, "kind": "dim", "minimum": minimum, "symbol": symbol, "unit_default": unit_default}
+    input) is used in formulas too, so a unit's formula is the repeated unit's, N in = N out.
+    ``pair=True``: a window dimension that may differ along height and width, given as
+    ``(h, w)`` (``K: [1, 7]`` in a spec); equal values collapse to one. ``structural=True``: the
+    value decides which layers the block has (a stride-1 unit adds its input, a stride-2 unit
+    concatenates), so it must be a number in every world: a symbol is an error, never a guess."""
+    meta = {"doc": doc, "kind": "dim", "minimum": minimum, "symbol": symbol, "unit_default": unit_default,
+            "pair": pair, "structural": structural}
     return field(default=default, metadata=meta)
 
 
@@ -57,10 +62,16 @@ def opt(default: Any, doc: str = "", *, choices: tuple[Any, ...] | None = None, 
 
 
 @functools.lru_cache(maxsize=None)
-def _dim_fields(cls: type) -> tuple[tuple[str, int], ...]:
-    """(name, minimum) of the dimension fields of a layer class (computed once per class: a spec
-    with ``repeat: 100000`` builds that many layers)."""
-    return tuple((f.name, f.metadata["minimum"]) for f in fields(cls) if f.metadata.get("kind") == "dim")
+def _dim_fields(cls: type) -> tuple[tuple[str, int, bool], ...]:
+    """(name, minimum, pair) of the dimension fields of a layer class (computed once per class: a
+    spec with ``repeat: 100000`` builds that many layers)."""
+    return tuple((f.name, f.metadata["minimum"], bool(f.metadata.get("pair")))
+                 for f in fields(cls) if f.metadata.get("kind") == "dim")
+
+
+def _check_dim(name: str, v: Any, minimum: int) -> None:
+    if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)) or (is_int(v) and v < minimum):
+        raise DimError(name, v, "must be a positive integer" if minimum else "must be a non-negative integer")
 
 
 class Layer:
@@ -72,16 +83,20 @@ class Layer:
     type_name: ClassVar[str] = "?"
 
     def __post_init__(self) -> None:
-        for name, minimum in _dim_fields(type(self)):
+        for name, minimum, pair in _dim_fields(type(self)):
             v = getattr(self, name)
             if v is None:
                 continue
-            if isinstance(v, bool) or not (is_int(v) or is_symbolic(v)):
-                raise DimError(name, v, "must be a positive integer" if minimum else
-                               "must be a non-negative integer")
-            if is_int(v) and v < minimum:
-                raise DimError(name, v, "must be a positive integer" if minimum else
-                               "must be a non-negative integer")
+            if isinstance(v, (tuple, list)):
+                if not pair or len(v) != 2:
+                    raise DimError(name, list(v), "must be one number" if not pair else
+                                   "must be one number or [height, width]")
+                for part in v:
+                    _check_dim(name, part, minimum)
+                # [3, 3] is 3: one layer, one row label, one formula
+                object.__setattr__(self, name, v[0] if v[0] == v[1] else tuple(v))
+                continue
+            _check_dim(name, v, minimum)
 
     def check(self, *inputs: Shape) -> None:
         """Raise :class:`DimError` if this layer cannot take these inputs."""
@@ -178,7 +193,8 @@ class LayerType:
     @functools.cached_property
     def fields(self) -> tuple[str, ...]:
         """Field names a user may set for this type (computed once: the registry is fixed)."""
-        names = [f.name for f in fields(self.cls) if f.name not in self.fixed and f.name not in self.hidden]
+        names = [f.name for f in fields(self.cls) if f.name not in self.fixed and f.name not in self.hidden
+                 and f.metadata.get("kind") != "internal"]
         if self.post_ops:
             names += ["bn", "act"]
         return tuple(names)
@@ -205,7 +221,7 @@ class LayerType:
     def is_symbol(self, name: str) -> bool:
         """Whether ``name`` appears as a symbol in this type's formulas: dimensions marked as
         symbols (M, K, T, B, ...) and the fields this type requires (G of ``grouped``)."""
-        if name not in self.params:
+        if name not in self.fields:
             return False
         return name in self.required or bool(self.field_info(name).get("symbol"))
 
@@ -213,16 +229,23 @@ class LayerType:
     def doc(self) -> str:
         return (self.cls.__doc__ or "").strip()
 
-    def make(self, **values: Any) -> Layer:
-        """Build the layer. Unknown names raise :class:`DimError` with the closest valid names."""
-        allowed = self.params
-        for k in values:
+    def bind(self, **values: Any) -> Layer:
+        """The one way user input becomes a layer (a spec item, ``costcalc layer`` options, a
+        ``derive`` call, ``verify --type``, the Python API): check every value against its field's
+        descriptor (kind, minimum, choices, structural), then build. Values are already numbers,
+        symbols, booleans or text; a field not given takes its documented default. Errors are
+        :class:`DimError` naming the field and the value; the caller adds where it came from."""
+        allowed = self.fields
+        for k, v in values.items():
             if k not in allowed:
-                raise DimError(k, values[k], f"not a field of {self.name}{suggest(k, allowed)}; "
+                raise DimError(k, v, f"not a field of {self.name}{suggest(k, allowed)}; "
                                f"fields: {', '.join(allowed) or 'none'}")
+            values[k] = self._checked(k, v)
         for k in self.required:
             if values.get(k) is None:
                 raise DimError(k, "missing", f"{self.name} needs {k} ({self.field_info(k).get('doc', '')})")
+        if "variant" in self._metadata and "variant" not in self.fixed:
+            values["variant"] = self.name  # the row shows the type the user wrote
         if not self.post_ops:
             return self.cls(**{**self.fixed, **values})
         bn = values.pop("bn", False)
@@ -238,6 +261,38 @@ class LayerType:
                 steps.append((str(act), Activation.named(str(act))))
             return Sequential(tuple(steps), name=self.name)
         return layer
+
+    #: the former name of :meth:`bind`
+    make = bind
+
+    def _checked(self, name: str, v: Any) -> Any:
+        info = self.field_info(name)
+        kind = info.get("kind")
+        if v is None:
+            if self.default(name) is None:
+                return None  # null is "the default" where the default is "none / from the input"
+            raise DimError(name, "null", f"give a value or leave the field out (default {self.default(name)})")
+        if kind == "dim":
+            from fractions import Fraction
+
+            if isinstance(v, Fraction):
+                if v.denominator != 1:
+                    raise DimError(name, f"{float(v):g}", "is not an integer")
+                v = int(v)
+            if info.get("structural") and is_symbolic(v):
+                raise DimError(name, v, f"decides the structure of {self.name} ({info.get('doc', '')}); "
+                               "give it as a number")
+            return v  # numbers and symbols are checked by the layer itself (minimum, [h, w])
+        if kind == "bool":
+            if not isinstance(v, bool):
+                raise DimError(name, v, "must be true or false")
+            return v
+        if not isinstance(v, str):
+            raise DimError(name, v, "must be text")
+        choices = info.get("choices")
+        if choices and v not in choices:
+            raise DimError(name, v, f"must be one of {', '.join(map(str, choices))}{suggest(v, choices)}")
+        return v
 
 
 REGISTRY: dict[str, LayerType] = {}

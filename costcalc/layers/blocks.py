@@ -133,7 +133,7 @@ class Bottleneck(Block):
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     B: Num | None = dim(None, "bottleneck width (default: M/4)")
     K: Num = dim(3, "kernel of the middle conv")
-    S: Num = dim(1, "stride", symbol=False)
+    S: Num = dim(1, "stride", symbol=False, structural=True)
     G: Num = dim(1, "cardinality: groups of the middle conv (ResNeXt)")
     stride_on: str = opt("1x1", "where the stride sits: first 1x1 (paper) or 3x3 (torchvision)",
                          choices=("1x1", "3x3"), kind="str")
@@ -177,7 +177,7 @@ class Basic(Block):
 
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     K: Num = dim(3, "kernel size")
-    S: Num = dim(1, "stride of the first conv", symbol=False)
+    S: Num = dim(1, "stride of the first conv", symbol=False, structural=True)
     shortcut: str = opt("B", "shortcut on a change of shape: B, a 1×1 projection; A, zero-padding",
                         choices=SHORTCUT_OPTIONS, kind="str")
 
@@ -214,7 +214,7 @@ class ShuffleUnit(Block):
     G: Num = dim(None, "groups of the 1×1 convs")
     B: Num | None = dim(None, "bottleneck channels (default: M/4)")
     K: Num = dim(3, "depthwise kernel")
-    S: Num = dim(1, "stride (1: residual add, 2: concat with avg-pooled input)", symbol=False)
+    S: Num = dim(1, "stride (1: residual add, 2: concat with avg-pooled input)", symbol=False, structural=True)
     group_first: bool = opt(True, "group the first 1×1 conv")
 
     def build(self, b: Builder, x: Shape) -> None:
@@ -257,7 +257,7 @@ class InvertedResidual(Block):
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     T: Num = dim(6, "expansion factor")
     K: Num = dim(3, "depthwise kernel")
-    S: Num = dim(1, "stride of the depthwise conv", symbol=False)
+    S: Num = dim(1, "stride of the depthwise conv (1 with N = M: residual add)", symbol=False, structural=True)
 
     def build(self, b: Builder, x: Shape) -> None:
         m = _out_channels(self, x)
@@ -291,7 +291,7 @@ class ShuffleV2Unit(Block):
 
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     K: Num = dim(3, "depthwise kernel")
-    S: Num = dim(1, "stride", symbol=False)
+    S: Num = dim(1, "stride", symbol=False, structural=True)
 
     def _branch(self, b: Builder, prefix: str, x: Shape, mid: Num, s: Num) -> Shape:
         y = b(f"{prefix}pw1", Conv(M=mid, K=1, P=0), x)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from costcalc.cost import Cost, Shape
 from costcalc.layers.base import DimError, Leaf, dim, opt, register
-from costcalc.num import Num, conv_out, div, is_int, pretty
+from costcalc.num import Num, conv_out, div, is_int, pair, pretty
 
 
 def _kk(k: Num) -> str:
-    s = pretty(k).replace(",", "")
-    return f"{s}×{s}"
+    kh, kw = pair(k)
+    return f"{pretty(kh).replace(',', '')}×{pretty(kw).replace(',', '')}"
 
 
 @register("depthwise", "depthwise K×K conv, one filter per channel: H·W·N·K²", depthwise=True,
@@ -27,16 +27,20 @@ class Conv(Leaf):
     MACs = H′·W′·M·K²·N/G, where H′ × W′ is the output size (= H × W at stride 1 with "same"
     padding, H/S × W/S at stride S). Params = K²·(N/G)·M (+ M with bias).
     ``depthwise`` is the case G = N, M = N: MACs = H′·W′·N·K².
+    K, S, P and D may differ along height and width (``K: [1, 7]``): K² is then Kh·Kw.
     """
 
     M: Num | None = dim(None, "output channels (default: input channels)")
-    K: Num = dim(3, "kernel size")
-    S: Num = dim(1, "stride", symbol=False)
-    P: Num | None = dim(None, "padding (default: 'same', D·(K−1)//2)", minimum=0, symbol=False)
-    D: Num = dim(1, "dilation", symbol=False)
+    K: Num = dim(3, "kernel size, or [height, width]", pair=True)
+    S: Num = dim(1, "stride, or [height, width]", symbol=False, pair=True)
+    P: Num | None = dim(None, "padding (default: 'same', D·(K−1)//2), or [height, width]", minimum=0,
+                        symbol=False, pair=True)
+    D: Num = dim(1, "dilation, or [height, width]", symbol=False, pair=True)
     G: Num = dim(1, "groups", symbol=False)  # a symbol where required: ``grouped``
     bias: bool = opt(False, "add a bias per output channel")
     depthwise: bool = opt(False, "one filter per input channel (G = M = N)")
+    #: the registered name the layer was made as (``{type: grouped, G: 1}`` is shown as grouped)
+    variant: str = opt("", "registered type name", kind="internal")
 
     # -- the dimensions as the rules see them --------------------------------------------------
     def _m(self, x: Shape) -> Num:
@@ -47,6 +51,8 @@ class Conv(Leaf):
 
     @property
     def type_name(self) -> str:  # type: ignore[override]
+        if self.variant:
+            return self.variant
         if self.depthwise:
             return "depthwise"
         if self.G != 1:
@@ -67,31 +73,32 @@ class Conv(Leaf):
             raise DimError("G", g, f"groups must divide the input channels N={x.c}")
         if is_int(g) and is_int(m) and m % g:
             raise DimError("G", g, f"groups must divide the output channels M={m}")
-        for axis, size in (("H", x.h), ("W", x.w)):
-            if not all(is_int(v) for v in (size, self.K, self.D)):
+        for axis, size, k, p, d in zip(("H", "W"), (x.h, x.w), pair(self.K), pair(self.P), pair(self.D)):
+            if not all(is_int(v) for v in (size, k, d)):
                 continue
-            pad = self.D * (self.K - 1) // 2 if self.P is None else self.P
+            pad = d * (k - 1) // 2 if p is None else p
             if not is_int(pad):
                 continue
-            span = self.D * (self.K - 1) + 1
+            span = d * (k - 1) + 1
             if span > size + 2 * pad:
                 raise DimError("K", self.K, f"kernel (span {span}) is larger than the padded input "
                                f"{axis}={size}+2·{pad}")
 
     def out_shape(self, *inputs: Shape) -> Shape:
         x = inputs[0]
-        return Shape(conv_out(x.h, self.K, self.S, self.P, self.D),
-                     conv_out(x.w, self.K, self.S, self.P, self.D), self._m(x))
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pair(self.K), pair(self.S), pair(self.P), pair(self.D)
+        return Shape(conv_out(x.h, kh, sh, ph, dh), conv_out(x.w, kw, sw, pw, dw), self._m(x))
 
     def cost(self, *inputs: Shape) -> Cost:
         x = inputs[0]
         y = self.out_shape(x)
         m, g = y.c, self._g(x)
-        weights = m * div(x.c, g) * self.K * self.K
+        kh, kw = pair(self.K)
+        weights = m * div(x.c, g) * kh * kw
         out = y.h * y.w * m
         params = weights + (m if self.bias else 0)
         return Cost(
-            macs=out * self.K * self.K * div(x.c, g),
+            macs=out * kh * kw * div(x.c, g),
             params=params,
             weights=weights,
             elementwise=out if self.bias else 0,
@@ -100,7 +107,7 @@ class Conv(Leaf):
         )
 
 
-@register("fc", "fully connected (linear) layer on the flattened input: H·W·N·M")
+@register("fc", "fully connected (linear) layer on the flattened input: H·W·N·M", required=("M",))
 @dataclass(frozen=True)
 class FC(Leaf):
     """Fully-connected layer, as ``torch.nn.Linear`` on the flattened input (H·W·N features).

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from costcalc.cost import Cost, Shape
 from costcalc.layers.base import Block, Builder, DimError, Layer, Leaf, dim, opt, register
-from costcalc.num import Num, conv_out, div, is_int, same
+from costcalc.num import Num, conv_out, div, is_int, pair, same
 
 
 @register("batchnorm", "BatchNorm: 2 elementwise ops per element (inference affine), params 2·N")
@@ -84,22 +84,28 @@ class Activation(Leaf):
 
 
 @register("global_maxpool", "global max pool to 1×1: (H·W−1)·N comparisons", mode="max", glob=True,
-          hidden=("K", "S", "P"))
+          hidden=("K", "S", "P", "ceil_mode", "count_include_pad"))
 @register("global_avgpool", "global average pool to 1×1: H·W·N ops", mode="avg", glob=True,
-          hidden=("K", "S", "P"))
+          hidden=("K", "S", "P", "ceil_mode", "count_include_pad"))
 @register("avgpool", "K×K average pool: K² ops per output element", mode="avg", hidden=("glob",))
-@register("maxpool", "K×K max pool: K²−1 comparisons per output element", mode="max", hidden=("glob",))
+@register("maxpool", "K×K max pool: K²−1 comparisons per output element", mode="max",
+          hidden=("glob", "count_include_pad"))
 @dataclass(frozen=True)
 class Pool(Leaf):
     """Max or average pooling, as ``torch.nn.MaxPool2d`` / ``AvgPool2d`` (stride defaults to the
     kernel size, padding to 0) or their global (adaptive 1×1) forms. Max: K²−1 comparisons per
-    output element; average: K²−1 adds and one divide = K² ops per output element."""
+    output element; average: K²−1 adds and one divide = K² ops per output element (also where the
+    window overlaps the padding: ``count_include_pad`` changes the divisor, not the work).
+    ``ceil_mode`` rounds the output size up, as PyTorch does (GoogLeNet, SqueezeNet)."""
 
-    K: Num = dim(2, "window size")
-    S: Num | None = dim(None, "stride (default: K)", symbol=False)
-    P: Num = dim(0, "padding", minimum=0, symbol=False)
+    K: Num = dim(2, "window size, or [height, width]", pair=True)
+    S: Num | None = dim(None, "stride (default: K), or [height, width]", symbol=False, pair=True)
+    P: Num = dim(0, "padding, or [height, width]", minimum=0, symbol=False, pair=True)
     mode: str = opt("max", "max or avg", choices=("max", "avg"), kind="str")
     glob: bool = opt(False, "pool the whole map to 1×1")
+    ceil_mode: bool = opt(False, "round the output size up (PyTorch ceil_mode)")
+    count_include_pad: bool = opt(True, "average over the padded window (PyTorch's default); the op count "
+                                  "is the same either way")
 
     @property
     def type_name(self) -> str:  # type: ignore[override]
@@ -113,23 +119,26 @@ class Pool(Leaf):
         x = inputs[0]
         if self.glob:
             return
-        for axis, size in (("H", x.h), ("W", x.w)):
-            if is_int(size) and is_int(self.K) and is_int(self.P) and self.K > size + 2 * self.P:
-                raise DimError("K", self.K, f"window is larger than the padded input {axis}={size}+2·{self.P}")
-        if is_int(self.K) and is_int(self.P) and 2 * self.P > self.K:
-            raise DimError("P", self.P, f"padding must be at most half the window K={self.K}")
+        for axis, size, k, p in zip(("H", "W"), (x.h, x.w), pair(self.K), pair(self.P)):
+            if is_int(size) and is_int(k) and is_int(p) and k > size + 2 * p:
+                raise DimError("K", self.K, f"window is larger than the padded input {axis}={size}+2·{p}")
+            if is_int(k) and is_int(p) and 2 * p > k:
+                raise DimError("P", self.P, f"padding must be at most half the window K={self.K}")
 
     def out_shape(self, *inputs: Shape) -> Shape:
         x = inputs[0]
         if self.glob:
             return Shape(1, 1, x.c)
-        s = self.K if self.S is None else self.S
-        return Shape(conv_out(x.h, self.K, s, self.P), conv_out(x.w, self.K, s, self.P), x.c)
+        (kh, kw), (ph, pw) = pair(self.K), pair(self.P)
+        sh, sw = (kh, kw) if self.S is None else pair(self.S)
+        return Shape(conv_out(x.h, kh, sh, ph, ceil=self.ceil_mode), conv_out(x.w, kw, sw, pw, ceil=self.ceil_mode),
+                     x.c)
 
     def cost(self, *inputs: Shape) -> Cost:
         x = inputs[0]
         y = self.out_shape(x)
-        window = x.h * x.w if self.glob else self.K * self.K
+        kh, kw = pair(self.K)
+        window = x.h * x.w if self.glob else kh * kw
         per_out = y.elements
         mem = x.elements + per_out
         if self.mode == "max":
@@ -137,11 +146,61 @@ class Pool(Leaf):
         return Cost(elementwise=per_out * window, activations=per_out, memory=mem)
 
 
-@register("add", "residual add of two equal-shaped tensors: H·W·N ops")
+def adaptive_span(size: Num, out: Num) -> Num:
+    """Total length of the ``out`` windows adaptive pooling puts over ``size`` positions: window i
+    covers ``floor(i·size/out)`` to ``ceil((i+1)·size/out)`` (PyTorch). Equal to ``size`` when
+    ``out`` divides it (the windows tile the input), more when they overlap; a symbolic size is
+    taken to be divisible."""
+    if is_int(size) and is_int(out):
+        return sum(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
+    return size
+
+
+@register("adaptive_maxpool", "adaptive max pool to a fixed output size: window area − 1 comparisons per output",
+          mode="max")
+@register("adaptive_avgpool", "adaptive average pool to a fixed output size (AlexNet, VGG): window area ops "
+          "per output", mode="avg")
+@dataclass(frozen=True)
+class AdaptivePool(Leaf):
+    """Adaptive pooling, as ``torch.nn.AdaptiveAvgPool2d(out)``: the output is ``out`` × ``out``
+    (or [height, width]) whatever the input size; output cell i covers input positions
+    floor(i·H/out) to ceil((i+1)·H/out). Average: as many ops as the window has elements (adds and
+    one divide) per output element, H·W·N in all when out divides H and W. Max: one comparison fewer
+    per output. When the input is already ``out`` × ``out`` it is the identity but still counted, as
+    PyTorch runs it. This is what makes AlexNet's and VGG's classifiers cost the same at any input size.
+    """
+
+    out: Num = dim(1, "output size, or [height, width]", symbol=False, pair=True)
+    mode: str = opt("avg", "max or avg", choices=("max", "avg"), kind="str")
+
+    @property
+    def type_name(self) -> str:  # type: ignore[override]
+        return f"adaptive_{self.mode}pool"
+
+    @property
+    def category(self) -> str:
+        return self.type_name
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        oh, ow = pair(self.out)
+        return Shape(oh, ow, inputs[0].c)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        x = inputs[0]
+        y = self.out_shape(x)
+        oh, ow = pair(self.out)
+        summed = adaptive_span(x.h, oh) * adaptive_span(x.w, ow) * x.c
+        mem = x.elements + y.elements
+        if self.mode == "max":
+            return Cost(comparisons=summed - y.elements, activations=y.elements, memory=mem)
+        return Cost(elementwise=summed, activations=y.elements, memory=mem)
+
+
+@register("add", "residual add of equal-shaped tensors: H·W·N ops per extra input")
 @dataclass(frozen=True)
 class Add(Leaf):
-    """Elementwise sum of two tensors of equal shape (a residual connection): H·W·N adds;
-    memory = two inputs read + one output written."""
+    """Elementwise sum of k tensors of equal shape (a residual connection, k = 2): (k−1)·H·W·N
+    adds; memory = k inputs read + one output written."""
 
     arity = 2
     category = "add"
@@ -150,17 +209,59 @@ class Add(Leaf):
         return (x, x)
 
     def check(self, *inputs: Shape) -> None:
-        a, b = inputs[0], inputs[1]
-        for name, u, v in zip(("H", "W", "channels"), a, b):
-            if same(u, v) is False:
-                raise DimError("input", f"{tuple(a)} + {tuple(b)}", f"add needs equal shapes ({name} differs)")
+        a = inputs[0]
+        for b in inputs[1:]:
+            for name, u, v in zip(("H", "W", "channels"), a, b):
+                if same(u, v) is False:
+                    raise DimError("input", f"{tuple(a)} + {tuple(b)}", f"add needs equal shapes ({name} differs)")
 
     def out_shape(self, *inputs: Shape) -> Shape:
         return inputs[0]
 
     def cost(self, *inputs: Shape) -> Cost:
         n = inputs[0].elements
-        return Cost(elementwise=n, activations=n, memory=3 * n)
+        k = len(inputs)
+        return Cost(elementwise=(k - 1) * n, activations=n, memory=(k + 1) * n)
+
+
+@register("mul", "elementwise product, e.g. a feature map times a 1×1×N gate (squeeze-and-excitation): "
+          "H·W·N ops")
+@dataclass(frozen=True)
+class Mul(Leaf):
+    """Elementwise product of two tensors, one of which may be a 1×1×N per-channel gate broadcast
+    over H×W (the channel multiply of squeeze-and-excitation). H·W·N multiplies; memory = both
+    inputs read + the output written."""
+
+    arity = 2
+    category = "mul"
+
+    def standalone_inputs(self, x: Shape, extra_channels: Num) -> tuple[Shape, ...]:
+        return (x, Shape(1, 1, x.c))
+
+    def _big(self, *inputs: Shape) -> Shape:
+        a, b = inputs[0], inputs[1]
+        return b if (a.h, a.w) == (1, 1) and (b.h, b.w) != (1, 1) else a
+
+    def check(self, *inputs: Shape) -> None:
+        if len(inputs) != 2:
+            raise DimError("input", len(inputs), "mul multiplies exactly two tensors")
+        a, b = inputs
+        if same(a.c, b.c) is False:
+            raise DimError("input", f"{tuple(a)} × {tuple(b)}", "mul needs equal channels")
+        gate = (a.h, a.w) == (1, 1) or (b.h, b.w) == (1, 1)
+        if not gate:
+            for name, u, v in zip(("H", "W"), a, b):
+                if same(u, v) is False:
+                    raise DimError("input", f"{tuple(a)} × {tuple(b)}", f"mul needs equal shapes or a 1×1 "
+                                   f"gate ({name} differs)")
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return self._big(*inputs)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        y = self._big(*inputs)
+        n = y.elements
+        return Cost(elementwise=n, activations=n, memory=inputs[0].elements + inputs[1].elements + n)
 
 
 @register("concat", "channel concatenation: no arithmetic, memory traffic only")

@@ -13,8 +13,9 @@ References (``from:``, ``inputs:``) are resolved here, once, by lexical scope:
   and is an error listing the choices (never repetition 0 silently).
 - ``in``: the enclosing group's input (this repetition's input). ``/input``: the network input
   (``input`` alone means the same at the top level; inside a group it is ambiguous and refused).
-  ``/a.b``: an absolute path from the top. ``prev.NAME``: NAME in the previous repetition of the
-  innermost repeated group.
+  ``/a.b``: an absolute path from the top. In a repeated group, ``in`` of repetition k > 0 is
+  repetition k − 1's output (the repetitions are a chain), so "the previous repetition" needs no
+  name of its own.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ITEM_KEYS = tuple(dict.fromkeys(LAYER_KEYS + GROUP_KEYS + BRANCH_KEYS))
 #: how the outputs of parallel branches are joined
 JOINS = ("concat", "add", "mul")
 #: names with a meaning in references; no layer or group may take them
-RESERVED = ("in", "input", "prev")
+RESERVED = ("in", "input")
 
 
 @dataclass(frozen=True)
@@ -114,9 +115,6 @@ class _Scope:
     label: str  # the group's path ("" at the top)
     parent: _Scope | None
     input: str
-    #: the previous repetition's scope, and this repetition's index (None: not a repetition)
-    prev: _Scope | None = None
-    rep: int | None = None
     names: dict[str, _Entry] = field(default_factory=dict)
     #: names declared further down (for "comes later" messages): name → line
     later: dict[str, int] = field(default_factory=dict)
@@ -218,7 +216,6 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
         if lt is not None and len(ctx.layers) + repeat > MAX_LAYERS:
             raise SpecError(f"{ctx.at(item)}: more than {MAX_LAYERS:,} layers after repeats")
         reps: list[_Entry] = []
-        prev_scope: _Scope | None = None
         for r in range(repeat):
             if explicit is not None:
                 name = explicit if repeat == 1 else f"{explicit}.{r}"
@@ -237,7 +234,7 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
             local = {**ctx.vars, "i": r}
             line = getattr(item, "line", 0)
             if lt is None:
-                sub = _Scope(path, scope, current, prev=prev_scope, rep=r if repeat > 1 else None)
+                sub = _Scope(path, scope, current)
                 saved = ctx.vars
                 ctx.vars = local
                 start = len(ctx.layers)
@@ -251,7 +248,6 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
                 ctx.groups.append(Group(path, start, len(ctx.layers), depth, line, current, out,
                                         "group" if kind_key == "layers" else "branches"))
                 entry = _Entry(out, line, scope=sub)
-                prev_scope = sub
             else:
                 out = _layer(ctx, lt, item, path, local, over, depth, scope, current, label)
                 entry = _Entry(out, line)
@@ -284,7 +280,7 @@ def _explicit_name(ctx: _Ctx, item: Mapping[str, Any], scope: _Scope) -> str | N
         raise SpecError(f"{at}: name {_brief(explicit)} is longer than {MAX_NAME} characters")
     if explicit in RESERVED:
         raise SpecError(f"{at}: name {explicit!r} is reserved for references (in: this group's input, "
-                        "input: the network's, prev: the previous repetition); choose another")
+                        "input: the network's); choose another")
     if explicit in scope.names:
         raise SpecError(f"{at}: duplicate layer name {explicit!r} in {scope.label or 'layers'}")
     return explicit
@@ -497,19 +493,6 @@ def _resolve(ctx: _Ctx, item: Mapping[str, Any], key: str, ref: str, scope: _Sco
         if rest:
             raise SpecError(f"{where}: 'in' is the enclosing group's input; it has no parts")
         return scope.input
-    if head == "prev":
-        rep = scope
-        while rep is not None and rep.rep is None:
-            rep = rep.parent
-        if rep is None:
-            raise SpecError(f"{where}: 'prev' refers to the previous repetition, but {scope.shown()} is not "
-                            "inside a repeated group")
-        if rep.prev is None:
-            raise SpecError(f"{where}: repetition 0 of {rep.label.rsplit('.', 1)[0]} has no previous repetition")
-        if not rest:
-            raise SpecError(f"{where}: write prev.NAME (a layer of the previous repetition); the previous "
-                            "repetition's output is this repetition's input, 'in'")
-        return _descend(where, rep.prev, rest, ref)
     s: _Scope | None = scope
     while s is not None:
         if head in s.names:
@@ -557,7 +540,7 @@ def _descend(where: str, scope: _Scope, parts: list[str], ref: str) -> str:
             n = len(entry.reps)
             raise SpecError(f"{where}: {_brief(ref)} is ambiguous: {name} repeats {n} times; write {name}.0.{part} … "
                             f"{name}.{n - 1}.{part} for one repetition (or, inside {name}, {part} for this "
-                            f"repetition's, prev.{part} for the previous one's)")
+                            "repetition's)")
         if entry.scope is None:
             raise SpecError(f"{where}: {'.'.join(done)} is a layer; it has no part {part!r}")
         nxt = entry.scope.names.get(part)

@@ -60,6 +60,11 @@ def _field(lt: LayerType, name: str, value: Any, names: Mapping[str, Any], where
         raise SpecError(f"{where}: {name} is null; give a value or leave the field out "
                         f"(default {lt.default(name)})")
     if kind == "dim":
+        if isinstance(value, list) and info.get("pair"):
+            if len(value) != 2:
+                raise SpecError(f"{where}: {name} must be one number or [height, width], got {_brief(value)}")
+            return tuple(_dim(v, names, f"{where}: {name}[{j}]", name, info.get("minimum", 1))
+                         for j, v in enumerate(value))
         return _dim(value, names, f"{where}: {name}", name, info.get("minimum", 1))
     if kind == "bool":
         if not isinstance(value, bool):
