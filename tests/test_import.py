@@ -388,7 +388,8 @@ def test_onnx_torchvision_slow(name: str, exporter: str, tmp_path: object) -> No
 
 class Tiny(nn.Module):
     """Conv + BN + ReLU, a squeeze-and-excitation gate, SiLU written out (x · sigmoid(x)), GELU, a
-    channel split and concat, and a classifier: the patterns the ONNX reader folds."""
+    channel split and concat, a zero pad before a convolution, and a classifier: the patterns the
+    ONNX reader folds."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -396,6 +397,7 @@ class Tiny(nn.Module):
         self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 4, 1), nn.ReLU(), nn.Conv2d(4, 16, 1),
                                 nn.Hardsigmoid())
         self.conv = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.tail = nn.Sequential(nn.ZeroPad2d(2), nn.Conv2d(16, 16, 3, bias=False))
         self.pool = nn.MaxPool2d(2)
         self.fc = nn.Linear(16, 10)
 
@@ -406,7 +408,7 @@ class Tiny(nn.Module):
         b = self.conv(b)
         b = b * torch.sigmoid(b)
         x = nn.functional.gelu(torch.cat([a, b], dim=1))
-        x = self.pool(x)
+        x = self.tail(self.pool(x))
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -418,6 +420,7 @@ def test_onnx_patterns(exporter: str, tmp_path: object) -> None:
     types = [r.type for r in res.result.rows if r.leaf]
     assert "silu" in types and "gelu" in types and "mul" in types and "channel_split" in types
     assert "unknown" not in types
+    assert '{type: conv, name: tail, M: 16, P: 2}' in res.text  # ZeroPad2d(2) folded into the conv
     model = Tiny().to("meta").eval()
     flops, _ = torch_counts(model, 64)
     got = totals(res.text)

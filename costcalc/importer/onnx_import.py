@@ -119,7 +119,8 @@ class Initializer:
     name: str
     data_type: int
     dims: tuple[int, ...]
-    values: list[Any] | None = None
+    #: the values (a numpy array) of a small initializer; None for a weight
+    values: Any = None
 
     @property
     def numel(self) -> int:
@@ -259,7 +260,7 @@ def _initializer(buf: Any, rng: tuple[int, int], onnx: Any) -> Initializer:
         from onnx import numpy_helper
 
         proto = onnx.TensorProto.FromString(bytes(buf[rng[0]:rng[1]]))
-        init.values = numpy_helper.to_array(proto).reshape(-1).tolist()
+        init.values = numpy_helper.to_array(proto)
     return init
 
 
@@ -267,16 +268,28 @@ def _initializer(buf: Any, rng: tuple[int, int], onnx: Any) -> Initializer:
 # Values during the walk
 
 
-@dataclass
 class _Const:
-    """A small tensor whose values are known here (shape arithmetic): flat values, and dims."""
+    """A small tensor whose values are known here (shape arithmetic, pads, axes): a numpy array.
+    The walk is numeric, so every value is a number."""
 
-    values: list[Any]
-    dims: tuple[int, ...]
+    def __init__(self, arr: Any) -> None:
+        import numpy as np
+
+        self.arr = np.asarray(arr)
+        if self.arr.size > SMALL * SMALL:
+            raise _Skip(f"a constant of {self.arr.size} elements computed at run time")
+
+    @property
+    def values(self) -> list[Any]:
+        return self.arr.reshape(-1).tolist()
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.arr.shape)
 
     def scalar(self) -> Any:
-        if len(self.values) != 1:
-            raise _Skip(f"expected one value, got {len(self.values)}")
+        if self.arr.size != 1:
+            raise _Skip(f"expected one value, got {self.arr.size}")
         return self.values[0]
 
 
@@ -326,6 +339,7 @@ class _Walk:
         self.values: dict[str, Any] = {}
         self.graph: Graph | None = None
         self.consumers: dict[str, int] = {}
+        self.users: dict[str, list[_Node]] = {}
         self.origin: dict[int, str] = {}
         self.opset = og.opset
 
@@ -340,7 +354,7 @@ class _Walk:
             return v
         init = self.og.initializers.get(name)
         if init is not None:
-            v: Any = _Const(init.values, init.dims) if init.values is not None else _Weight(init)
+            v: Any = _Const(init.values) if init.values is not None else _Weight(init)
             self.values[name] = v
             return v
         raise _Skip(f"input {name!r} is not produced by any earlier node")
@@ -349,6 +363,8 @@ class _Walk:
         v = self.value(node.inputs[i]) if i < len(node.inputs) else None
         if isinstance(v, Shuffle):
             raise _Skip(f"a reshape to 5-D that is not a channel shuffle (node {v.node})")
+        if isinstance(v, _Padded):
+            raise _Skip(f"a Pad (node {v.node}) that costcalc cannot fold into this operator")
         if not isinstance(v, View):
             raise _Skip(f"input {i} is not a tensor costcalc follows")
         if spatial and v.flat:
@@ -356,6 +372,13 @@ class _Walk:
         if spatial and len(v.shape) not in (2, 4):
             raise _Skip(f"on a {len(v.shape)}-D tensor (costcalc layers take N×C×H×W maps or N×F vectors)")
         return v
+
+    def padded(self, node: _Node) -> tuple[View, int, int]:
+        """Input 0 and the zero padding a Pad before it adds (folded into this conv or pool)."""
+        v = self.value(node.inputs[0])
+        if isinstance(v, _Padded):
+            return v.src, v.ph, v.pw
+        return self.view(node, 0), 0, 0
 
     def weight(self, node: _Node, i: int, what: str) -> Initializer | None:
         if i >= len(node.inputs) or not node.inputs[i]:
@@ -366,7 +389,7 @@ class _Walk:
         if isinstance(v, _Const) and isinstance(self.og.initializers.get(node.inputs[i]), Initializer):
             return self.og.initializers[node.inputs[i]]
         if isinstance(v, _Const):
-            return Initializer(node.inputs[i], 1, v.dims, v.values)
+            return Initializer(node.inputs[i], 1, v.dims, v.arr)
         raise _Skip(f"its {what} is computed at run time, not a weight of the graph")
 
     def const(self, node: _Node, i: int) -> _Const | None:
@@ -423,6 +446,7 @@ class _Walk:
         for node in nodes:
             for i in node.inputs:
                 self.consumers[i] = self.consumers.get(i, 0) + 1
+                self.users.setdefault(i, []).append(node)
         for node in nodes:
             handler = OPS.get(node.op)
             try:
@@ -501,8 +525,8 @@ def _attr(node: _Node, name: str, default: Any = None) -> Any:
 
 
 def _conv(w: _Walk, node: _Node) -> None:
-    x = w.view(node, 0)
-    if len(x.shape) != 4:
+    x, ph, pw = w.padded(node)
+    if len(x.shape) != 4 or x.flat:
         raise _Skip("a convolution on a tensor that is not N×C×H×W")
     wt = w.weight(node, 1, "weight")
     bias = w.weight(node, 2, "bias")
@@ -514,17 +538,26 @@ def _conv(w: _Walk, node: _Node) -> None:
     s = _attr(node, "strides", [1, 1])
     d = _attr(node, "dilations", [1, 1])
     g = int(_attr(node, "group", 1))
-    p = _pads(node, (kh, kw), d)
+    p = _pads(node, (kh, kw), d, (ph, pw))
     type_, fields = conv_fields(n=int(x.shape[1]), m=m, k=k, s=s, p=p, d=d, g=g, bias=bias is not None)
     _check_pairs(type_, fields)
     w.emit(node, type_, fields, [x], "conv")
 
 
-def _pads(node: _Node, k: Sequence[int], d: Sequence[int]) -> list[int]:
-    """Symmetric padding per axis. ``auto_pad`` SAME_* with an odd kernel is costcalc's default
-    ("same": output ⌈H/S⌉, the same size and the same count); uneven padding is refused."""
+def _pads(node: _Node, k: Sequence[int], d: Sequence[int], extra: tuple[int, int] = (0, 0)) -> list[int]:
+    """Symmetric padding per axis, plus ``extra`` from a Pad folded in. ``auto_pad`` SAME_* with an
+    odd kernel is costcalc's default ("same": output ⌈H/S⌉, the same size and the same count);
+    uneven padding is refused."""
     auto = _attr(node, "auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if extra != (0, 0):
+        if auto not in ("NOTSET", "VALID"):
+            raise _Skip(f"a Pad before a node with auto_pad {auto}")
+        pads = list(_attr(node, "pads", [0, 0, 0, 0])) if auto == "NOTSET" else [0, 0, 0, 0]
+        n = len(pads) // 2
+        if pads[:n] != pads[n:]:
+            raise _Skip(f"uneven padding {pads} (costcalc pads both sides equally)")
+        return [pads[0] + extra[0], pads[1] + extra[1]]
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         if any((di * (ki - 1)) % 2 for di, ki in zip(d, k)):
             raise _Skip(f"auto_pad {auto} with an even kernel pads unevenly")
@@ -662,24 +695,25 @@ def _pool_fields(node: _Node, type_: str, k: list[int], s: list[int], p: list[in
 
 
 def _maxpool(w: _Walk, node: _Node) -> None:
-    x = w.view(node, 0)
+    x, ph, pw = w.padded(node)
     k = list(_attr(node, "kernel_shape"))
     if list(_attr(node, "dilations", [1, 1])) != [1, 1]:
         raise _Skip("max pooling with dilation")
     if len(node.outputs) > 1 and node.outputs[1]:
         raise _Skip("max pooling that also returns indices")
     fields = _pool_fields(node, "maxpool", k, list(_attr(node, "strides", [1, 1])),
-                          _pads(node, k, [1, 1]))
+                          _pads(node, k, [1, 1], (ph, pw)))
     w.emit(node, "maxpool", fields, [x], "maxpool")
 
 
 def _avgpool(w: _Walk, node: _Node) -> None:
-    x = w.view(node, 0)
+    x, ph, pw = w.padded(node)
     k = list(_attr(node, "kernel_shape"))
-    p = _pads(node, k, [1, 1])
+    p = _pads(node, k, [1, 1], (ph, pw))
     fields = _pool_fields(node, "avgpool", k, list(_attr(node, "strides", [1, 1])), p)
     if pair(p) != 0:
-        include = bool(_attr(node, "count_include_pad", 0))
+        # zeros a Pad put there are averaged over, as count_include_pad does
+        include = bool(_attr(node, "count_include_pad", 0)) or (ph, pw) != (0, 0)
         if supports("avgpool", "count_include_pad"):
             if not include:
                 fields["count_include_pad"] = False
@@ -764,13 +798,9 @@ def _mul(w: _Walk, node: _Node) -> None:
 def _concat(w: _Walk, node: _Node) -> None:
     vals = [w.value(n) for n in node.inputs]
     if all(isinstance(v, _Const) for v in vals):
-        axis = int(_attr(node, "axis", 0))
-        if axis != 0 or any(len(v.dims) > 1 for v in vals):
-            raise _Skip("a concatenation of constants that is not 1-D")
-        out: list[Any] = []
-        for v in vals:
-            out += v.values
-        w.values[node.outputs[0]] = _Const(out, (len(out),))
+        import numpy as np
+
+        w.values[node.outputs[0]] = _Const(np.concatenate([v.arr for v in vals], axis=int(_attr(node, "axis", 0))))
         return
     views = []
     for i in range(len(node.inputs)):
@@ -792,17 +822,11 @@ def _identity(w: _Walk, node: _Node) -> None:
 def _cast(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
     if isinstance(v, _Const):
-        to = int(_attr(node, "to", 1))
-        ints = to in (6, 7, 2, 3, 4, 5, 12, 13)  # int32, int64, uint8, int8, uint16, int16, uint32, uint64
-        w.values[node.outputs[0]] = _Const([_to_int(x) if ints else x for x in v.values], v.dims)
+        from onnx import helper
+
+        w.values[node.outputs[0]] = _Const(v.arr.astype(helper.tensor_dtype_to_np_dtype(int(_attr(node, "to", 1)))))
         return
     w.values[node.outputs[0]] = v
-
-
-def _to_int(x: Any) -> Any:
-    if isinstance(x, float):
-        return int(x)
-    return x
 
 
 def _flatten(w: _Walk, node: _Node) -> None:
@@ -824,7 +848,8 @@ def _reshape(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
     target = w.const(node, 1)
     if isinstance(v, _Const):
-        w.values[node.outputs[0]] = _Const(v.values, tuple(int(x) for x in target.values))
+        shape = _resolve_shape(v.dims, target.values, bool(_attr(node, "allowzero", 0)))
+        w.values[node.outputs[0]] = _Const(v.arr.reshape([int(d) for d in shape]))
         return
     if not isinstance(v, (View, Shuffle)) or target is None:
         raise _Skip("a reshape of a value costcalc does not follow")
@@ -866,6 +891,10 @@ def _reshape_to(w: _Walk, node: _Node, v: View | Shuffle, out: tuple[Any, ...]) 
 
 def _transpose(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
+    if isinstance(v, _Const):
+        perm = _attr(node, "perm", None)
+        w.values[node.outputs[0]] = _Const(v.arr.transpose(perm) if perm is not None else v.arr.T)
+        return
     r = transpose(v, list(_attr(node, "perm", [])))
     if isinstance(r, str):
         raise _Skip(r)
@@ -908,12 +937,10 @@ def _slice(w: _Walk, node: _Node) -> None:
         a_vals = _attr(node, "axes", list(range(len(s_vals))))
         st_vals = [1] * len(s_vals)
     if isinstance(v, _Const):
-        if len(v.dims) != 1 or list(a_vals) not in ([0], [-1]) or st_vals != [1]:
-            raise _Skip("a slice of a constant that is not 1-D")
-        n = len(v.values)
-        lo, hi = _clamp(s_vals[0], n), _clamp(e_vals[0], n)
-        vals = v.values[lo:hi]
-        w.values[node.outputs[0]] = _Const(vals, (len(vals),))
+        index = [slice(None)] * v.arr.ndim
+        for a, lo, hi, st in zip(a_vals, s_vals, e_vals, st_vals):
+            index[int(a) % v.arr.ndim] = slice(int(lo), int(hi), int(st))  # Python clamps as ONNX does
+        w.values[node.outputs[0]] = _Const(v.arr[tuple(index)])
         return
     x = w.view(node, 0)
     rank = len(x.shape)
@@ -934,9 +961,41 @@ def _clamp(v: Any, n: int) -> int:
     return max(0, min(v, n))
 
 
+@dataclass
+class _Padded:
+    """A map zero-padded on H and W, evenly, waiting for the convolution or pooling it feeds
+    (the padding becomes theirs: the same output and the same count)."""
+
+    src: View
+    ph: int
+    pw: int
+    node: str
+
+
 def _pad(w: _Walk, node: _Node) -> None:
-    """A zero pad of H and W, evenly, that feeds only convolutions: folded into their padding."""
-    raise _Skip("a Pad that is not folded into a convolution")
+    """A constant zero Pad of H and W (evenly on both sides) feeding convolutions or pools."""
+    x = w.view(node, 0)
+    mode = _attr(node, "mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if w.opset >= 11:
+        pads_c = w.const(node, 1)
+        value_c = w.const(node, 2) if len(node.inputs) > 2 and node.inputs[2] else None
+        axes_c = w.const(node, 3) if len(node.inputs) > 3 and node.inputs[3] else None
+        pads = [int(p) for p in pads_c.values] if pads_c else []
+        value = value_c.scalar() if value_c else 0
+        axes = [int(a) % 4 for a in axes_c.values] if axes_c else list(range(4))
+    else:
+        pads, value, axes = list(_attr(node, "pads", [])), _attr(node, "value", 0.0), list(range(4))
+    full = [0] * 8
+    for i, a in enumerate(axes):
+        full[a], full[a + 4] = pads[i], pads[i + len(axes)]
+    users = [u for u in w.users.get(node.outputs[0], [])]
+    if mode != "constant" or value not in (0, 0.0) or full[0:2] != [0, 0] or full[4:6] != [0, 0] \
+            or full[2] != full[6] or full[3] != full[7]:
+        raise _Skip(f"a Pad {pads} ({mode}) that is not an even zero pad of H and W")
+    if not users or any(u.op not in ("Conv", "MaxPool", "AveragePool") for u in users):
+        raise _Skip("a Pad that does not feed only convolutions and pools (costcalc pads inside them)")
+    w.values[node.outputs[0]] = _Padded(x, full[2], full[3], node.name)
 
 
 def _dropout(w: _Walk, node: _Node) -> None:
@@ -952,14 +1011,7 @@ def _constant(w: _Walk, node: _Node) -> None:
     for key in ("value", "value_ints", "value_int", "value_floats", "value_float"):
         if key in node.attrs:
             v = node.attrs[key]
-            if key == "value":
-                arr = numpy_helper.to_array(v)
-                vals, dims = arr.reshape(-1).tolist(), tuple(int(d) for d in arr.shape)
-            elif isinstance(v, (list, tuple)):
-                vals, dims = list(v), (len(v),)
-            else:
-                vals, dims = [v], ()
-            w.values[node.outputs[0]] = _Const(vals, dims)
+            w.values[node.outputs[0]] = _Const(numpy_helper.to_array(v) if key == "value" else v)
             return
     raise _Skip("a Constant of a kind costcalc does not read")
 
@@ -977,26 +1029,31 @@ def _shape(w: _Walk, node: _Node) -> None:
     start = int(_attr(node, "start", 0))
     end = _attr(node, "end", None)
     vals = dims[start:] if end is None else dims[start:int(end)]
-    w.values[node.outputs[0]] = _Const(vals, (len(vals),))
+    import numpy as np
+
+    w.values[node.outputs[0]] = _Const(np.array([int(d) for d in vals], dtype=np.int64))
 
 
 def _gather(w: _Walk, node: _Node) -> None:
+    import numpy as np
+
     data, idx = w.const(node, 0), w.const(node, 1)
     assert data is not None and idx is not None
-    if len(data.dims) > 1 or int(_attr(node, "axis", 0)) != 0:
-        raise _Skip("a gather that is not from a 1-D constant")
-    n = len(data.values)
-    vals = [data.values[int(i) % n] for i in idx.values]
-    w.values[node.outputs[0]] = _Const(vals, idx.dims)
+    w.values[node.outputs[0]] = _Const(np.take(data.arr, idx.arr, axis=int(_attr(node, "axis", 0))))
 
 
 def _unsqueeze(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
+    axes = w.const(node, 1).values if len(node.inputs) > 1 else list(_attr(node, "axes", []))  # type: ignore[union-attr]
     if isinstance(v, _Const):
-        w.values[node.outputs[0]] = _Const(v.values, (len(v.values),) if len(v.dims) <= 1 else v.dims)
+        import numpy as np
+
+        arr = v.arr
+        for a in sorted(int(a) % (arr.ndim + len(axes)) for a in axes):
+            arr = np.expand_dims(arr, a)
+        w.values[node.outputs[0]] = _Const(arr)
         return
     x = w.view(node, 0, spatial=False)
-    axes = w.const(node, 1).values if len(node.inputs) > 1 else list(_attr(node, "axes", []))  # type: ignore[union-attr]
     shape = list(x.shape)
     for a in sorted(int(a) % (len(shape) + len(axes)) for a in axes):
         shape.insert(a, 1)
@@ -1005,12 +1062,13 @@ def _unsqueeze(w: _Walk, node: _Node) -> None:
 
 def _squeeze(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
-    if isinstance(v, _Const):
-        w.values[node.outputs[0]] = _Const(v.values, () if len(v.values) == 1 else (len(v.values),))
-        return
-    x = w.view(node, 0, spatial=False)
     axes = w.const(node, 1).values if len(node.inputs) > 1 and node.inputs[1] else \
         list(_attr(node, "axes", []))  # type: ignore[union-attr]
+    if isinstance(v, _Const):
+        arr = v.arr
+        w.values[node.outputs[0]] = _Const(arr.squeeze(tuple(int(a) % arr.ndim for a in axes)) if axes else arr.squeeze())
+        return
+    x = w.view(node, 0, spatial=False)
     rank = len(x.shape)
     drop = {int(a) % rank for a in axes} if axes else {i for i, s in enumerate(x.shape) if s == 1 and i > 0}
     shape = tuple(s for i, s in enumerate(x.shape) if i not in drop)
@@ -1018,37 +1076,37 @@ def _squeeze(w: _Walk, node: _Node) -> None:
 
 
 def _arith(w: _Walk, node: _Node) -> None:
-    a, b = w.const(node, 0), w.const(node, 1)
-    assert a is not None and b is not None
-    fn = _ARITH[node.op]
-    av, bv = a.values, b.values
-    if len(av) == 1 and len(bv) > 1:
-        av = av * len(bv)
-    if len(bv) == 1 and len(av) > 1:
-        bv = bv * len(av)
-    if len(av) != len(bv):
-        raise _Skip("arithmetic on constants of different lengths")
-    vals = [fn(x, y) for x, y in zip(av, bv)]
-    dims = a.dims if len(a.values) >= len(b.values) else b.dims
-    w.values[node.outputs[0]] = _Const(vals, dims)
+    """Elementwise arithmetic on constants (numpy broadcasting, ONNX's integer division)."""
+    args = [w.const(node, i) for i in range(len(node.inputs))]
+    if any(a is None for a in args):
+        raise _Skip("arithmetic with a missing input")
+    w.values[node.outputs[0]] = _Const(_ARITH[node.op](*(a.arr for a in args)))  # type: ignore[union-attr]
 
 
-def _div(x: Any, y: Any) -> Any:
-    if isinstance(x, float) or isinstance(y, float):
-        return x / y
-    if isinstance(x, int) and isinstance(y, int):
-        q = abs(x) // abs(y)
-        return q if (x >= 0) == (y >= 0) else -q  # integer Div truncates
-    from costcalc.num import div
+def _div(a: Any, b: Any) -> Any:
+    import numpy as np
 
-    return div(x, y)  # a size over a number: exact, as costcalc's closed forms are
+    if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
+        q = np.abs(a) // np.abs(b)
+        return np.where((a < 0) ^ (b < 0), -q, q)  # integer Div truncates toward zero
+    return a / b
 
 
-_ARITH: dict[str, Callable[[Any, Any], Any]] = {
-    "Add": lambda x, y: x + y,
-    "Sub": lambda x, y: x - y,
-    "Mul": lambda x, y: x * y,
-    "Div": _div,
+def _np(name: str) -> Callable[..., Any]:
+    def fn(*args: Any) -> Any:
+        import numpy as np
+
+        return getattr(np, name)(*args)
+
+    return fn
+
+
+_ARITH: dict[str, Callable[..., Any]] = {
+    "Add": _np("add"), "Sub": _np("subtract"), "Mul": _np("multiply"), "Div": _div,
+    "Equal": _np("equal"), "Less": _np("less"), "Greater": _np("greater"), "Where": _np("where"),
+    "Not": _np("logical_not"), "Min": _np("minimum"), "Max": _np("maximum"), "Abs": _np("abs"),
+    "Neg": _np("negative"), "Floor": _np("floor"), "Ceil": _np("ceil"), "Sqrt": _np("sqrt"),
+    "Range": _np("arange"),
 }
 
 
@@ -1056,29 +1114,30 @@ def _const_arith(w: _Walk, node: _Node) -> None:
     _arith(w, node)
 
 
-def _unary_const(fn: Callable[[Any], Any]) -> Callable[[_Walk, _Node], None]:
-    def handler(w: _Walk, node: _Node) -> None:
-        v = w.const(node, 0)
-        assert v is not None
-        w.values[node.outputs[0]] = _Const([fn(x) for x in v.values], v.dims)
-
-    return handler
-
-
 def _constant_of_shape(w: _Walk, node: _Node) -> None:
+    import numpy as np
+
     shape = w.const(node, 0)
     assert shape is not None
-    n = 1
-    for d in shape.values:
-        n *= int(d)
-    if n > SMALL:
-        raise _Skip("a large constant tensor built at run time")
-    fill = 0.0
+    fill = np.zeros(1, dtype=np.float32)
     if "value" in node.attrs:
         from onnx import numpy_helper
 
-        fill = numpy_helper.to_array(node.attrs["value"]).reshape(-1).tolist()[0]
-    w.values[node.outputs[0]] = _Const([fill] * n, tuple(int(d) for d in shape.values))
+        fill = numpy_helper.to_array(node.attrs["value"]).reshape(-1)
+    n = int(np.prod(shape.arr)) if shape.arr.size else 1
+    if n > SMALL * SMALL:
+        raise _Skip("a large constant tensor built at run time")
+    w.values[node.outputs[0]] = _Const(np.full([int(d) for d in shape.values], fill[0], dtype=fill.dtype))
+
+
+def _needs(type_name: str, what: str) -> Callable[[_Walk, _Node], None]:
+    def handler(w: _Walk, node: _Node) -> None:
+        if supports(type_name):
+            raise _Skip(f"{what}: costcalc has the type {type_name}, but the importer does not map this "
+                        "operator to it yet")
+        _pending(what, f"the layer type {type_name}")
+
+    return handler
 
 
 #: ONNX operator → handler (extend by adding an entry)
@@ -1121,8 +1180,15 @@ OPS: dict[str, Callable[[_Walk, _Node], None]] = {
     "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze,
     "ConstantOfShape": _constant_of_shape,
-    "Floor": _unary_const(lambda x: x if isinstance(x, int) else __import__("math").floor(x)),
-    "Ceil": _unary_const(lambda x: x if isinstance(x, int) else __import__("math").ceil(x)),
+    **{op: _const_arith for op in ("Equal", "Less", "Greater", "Where", "Not", "Min", "Max", "Abs", "Neg",
+                                   "Floor", "Ceil", "Sqrt", "Range")},
+    # operators whose costcalc types are on their way: an explicit error that names the type
+    "ConvTranspose": _needs("conv_transpose", "a transposed convolution"),
+    "Resize": _needs("upsample", "resizing (upsampling)"),
+    "Upsample": _needs("upsample", "upsampling"),
+    "LayerNormalization": _needs("layernorm", "layer normalisation"),
+    "GroupNormalization": _needs("groupnorm", "group normalisation"),
+    "Softmax": _needs("softmax", "a softmax"),
 }
 
 
@@ -1210,8 +1276,8 @@ def _gelu_chain(erf: _Node, producer: Mapping[str, _Node], uses: Mapping[str, li
 def _small_constants(nodes: Sequence[_Node], initializers: Mapping[str, Initializer]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, init in initializers.items():
-        if init.values is not None and len(init.values) == 1:
-            out[name] = float(init.values[0])
+        if init.values is not None and init.values.size == 1:
+            out[name] = float(init.values.reshape(-1)[0])
     for n in nodes:
         if n.op == "Constant" and "value" in n.attrs:
             from onnx import numpy_helper

@@ -228,6 +228,8 @@ class _Walk:
         v = self.val(arg)
         if isinstance(v, Shuffle):
             raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
+        if isinstance(v, _Subsample):
+            raise _Skip(f"a strided slice of H and W (node {v.node}) that is not ResNet's option A shortcut")
         if not isinstance(v, View):
             raise _Skip(f"argument {i} is not a tensor costcalc follows")
         if spatial and v.flat:
@@ -812,16 +814,66 @@ def _split(w: _Walk, node: Any) -> None:
     w.values[node] = _Multi(get)
 
 
-def _narrow_channels(w: _Walk, node: Any) -> None:
-    x = w.tensor(node, 0)
-    dim = int(_arg(node, 1, "dim", 0))
-    if dim % len(x.shape) != 1 or len(x.shape) != 4:
+@dataclass
+class _Subsample:
+    """``x[:, :, ::s, ::s]``: every s-th row and column, waiting for the channel zero-pad that
+    makes it ResNet's option A shortcut (``pad_shortcut``)."""
+
+    src: View
+    sh: int
+    sw: int
+    node: str
+
+
+def _slice(w: _Walk, node: Any) -> None:
+    """A slice: of channels, a ``channel_split`` keeping them (a view); of H or W with a step and
+    nothing cut off, a subsample for :func:`_pad`; a full slice is the tensor itself."""
+    v = w.val(node.args[0])
+    src = v.src if isinstance(v, _Subsample) else v
+    if not isinstance(src, View) or src.flat or len(src.shape) != 4:
+        raise _Skip("a slice of a value costcalc does not follow")
+    name = _op_name(node)
+    dim = int(_arg(node, 1, "dim", 0)) % 4
+    if name.startswith("aten.narrow"):
+        start, length, step = int(_arg(node, 2, "start", 0)), _arg(node, 3, "length", None), 1
+        end = start + int(length)
+    else:
+        start, end, step = _arg(node, 2, "start", None), _arg(node, 3, "end", None), int(_arg(node, 4, "step", 1))
+        start = 0 if start is None else int(start)
+    size = src.shape[dim]
+    whole = start == 0 and (end is None or (isinstance(end, int) and isinstance(size, int) and end >= size)
+                            or (isinstance(end, int) and end >= 1 << 62))
+    if whole and step == 1:
+        w.alias(node, v)
+        return
+    if dim in (2, 3) and whole and isinstance(v, (View, _Subsample)):
+        sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
+        w.values[node] = _Subsample(src, step if dim == 2 else sh, step if dim == 3 else sw, node.name)
+        return
+    if dim != 1 or step != 1 or isinstance(v, _Subsample):
         raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
     out = w.shape(node)
-    if same_size(out[1], x.shape[1]):
-        w.alias(node, x)
-        return
-    w.emit(node, "channel_split", {"M": out[1]}, [x], "slice")
+    w.emit(node, "channel_split", {"M": out[1]}, [src], "slice")
+
+
+def _pad(w: _Walk, node: Any) -> None:
+    """Zero channels appended to a (subsampled) map: ResNet's option A shortcut, ``pad_shortcut``."""
+    v = w.val(node.args[0])
+    pads = [int(p) for p in _arg(node, 1, "pad", [])]
+    mode = _arg(node, 2, "mode", "constant") if _op_name(node).startswith("aten.pad") else "constant"
+    value = _arg(node, 3 if _op_name(node).startswith("aten.pad") else 2, "value", None)
+    src = v.src if isinstance(v, _Subsample) else v
+    if not isinstance(src, View) or src.flat or len(src.shape) != 4:
+        raise _Skip("a pad of a value costcalc does not follow")
+    if mode != "constant" or value not in (None, 0, 0.0) or len(pads) != 6 or pads[:5] != [0, 0, 0, 0, 0]:
+        raise _Skip(f"a pad {pads} that is not zero channels appended (ResNet's option A shortcut)")
+    sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
+    if sh != sw:
+        raise _Skip("a subsample with different steps along H and W")
+    fields: dict[str, Any] = {"M": int(src.shape[1]) + pads[5]}
+    if sh != 1:
+        fields["S"] = sh
+    w.emit(node, "pad_shortcut", fields, [src], "shortcut")
 
 
 def _getitem(w: _Walk, node: Any) -> None:
@@ -837,6 +889,19 @@ def _getitem(w: _Walk, node: Any) -> None:
 
 def _dropout(w: _Walk, node: Any) -> None:
     w.alias(node, w.val(node.args[0]))
+
+
+def needs(type_name: str, what: str) -> Callable[[Any, Any], None]:
+    """The handler of an operator whose costcalc type is not in this version (or not yet mapped):
+    an unsupported operator that says which type it needs, never a zero."""
+
+    def handler(w: Any, node: Any) -> None:
+        if supports(type_name):
+            raise _Skip(f"{what}: costcalc has the type {type_name}, but the importer does not map this "
+                        "operator to it yet")
+        _pending(what, f"the layer type {type_name}")
+
+    return handler
 
 
 #: ATen operator → handler. Activations are one line each; so is every new costcalc type.
@@ -892,9 +957,19 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     "aten.chunk.default": _split,
     "aten.split.Tensor": _split,
     "aten.split_with_sizes.default": _split,
-    "aten.slice.Tensor": _narrow_channels,
-    "aten.narrow.default": _narrow_channels,
+    "aten.slice.Tensor": _slice,
+    "aten.narrow.default": _slice,
+    "aten.pad.default": _pad,
+    "aten.constant_pad_nd.default": _pad,
     "_operator.getitem": _getitem,
+    # operators whose costcalc types are on their way: an explicit error that names the type
+    "aten.layer_norm.default": needs("layernorm", "layer normalisation"),
+    "aten.group_norm.default": needs("groupnorm", "group normalisation"),
+    "aten.conv_transpose2d.input": needs("conv_transpose", "a transposed convolution"),
+    "aten.upsample_nearest2d.vec": needs("upsample", "upsampling"),
+    "aten.upsample_bilinear2d.vec": needs("upsample", "upsampling"),
+    "aten.scaled_dot_product_attention.default": needs("attention", "attention"),
+    "aten.softmax.int": needs("softmax", "a softmax"),
 }
 
 
