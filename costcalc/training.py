@@ -622,7 +622,8 @@ def train_layer(report: Any, batch: int = 1, dtype_bytes: int = 4) -> LayerTrain
         ext = {-1 - i: (s, True) for i, s in enumerate(inputs)}
         leaves = train_steps(steps, batch if world == "v" else 1, dtype_bytes, ext)
         out.append((leaves, sum_rows(leaves, report.type, report.type, 0, inputs[0], steps[-1].out_shape)))
-    notes = ["as the first layer of a network (its input needs no gradient) the input gradient is 0"]
+    notes = ["the layer's input is taken to need a gradient, as inside a network; as a network's first layer "
+             "its input-gradient MACs are 0"]
     if batch != 1:
         notes.append(f"formulas per image; values at batch {batch}")
     return LayerTrain(report.type, batch, dtype_bytes, out[0][1], out[1][1], out[1][0], notes)
