@@ -582,3 +582,44 @@ def test_verify_train_reports_a_wrong_rule(monkeypatch: pytest.MonkeyPatch) -> N
     expanded = 14 * 14 * 32 * 6 * 4
     assert f"Error: inverted_residual.dw (depthwise): saved bytes 0 ≠ PyTorch {expanded:,}" in res.output
     assert f"Error: inverted_residual: saved bytes 655,616 ≠ PyTorch {655_616 + 2 * expanded:,}" in res.output
+
+
+MIXED = """\
+name: mixed
+input: [16, 16, 8]
+layers:
+  - {type: maxpool, name: pool, K: 3, S: 1, P: 1}
+  - {type: relu}
+  - {type: concat, from: input, name: cat}
+  - {type: conv, name: a, M: 8, S: 2, bn: true, act: relu}
+  - {type: channel_shuffle, G: 8}
+  - {type: conv, M: 8, bias: true}
+  - {type: hardswish}
+  - {type: avgpool, K: 3, S: 1, P: 1}
+  - {type: channel_shuffle, G: 2}
+  - {type: sigmoid}
+  - {type: silu}
+  - {type: add, from: a}
+  - {type: gelu}
+  - {type: hardsigmoid}
+  - {type: global_maxpool}
+  - {type: pointwise, M: 16, act: relu6}
+  - {type: global_avgpool}
+  - {type: fc, M: 3}
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_verify_train_mixed_graph(batch: int) -> None:
+    """``from:`` references, nothing recorded before the first conv, every activation, a channel
+    shuffle that is a view (one channel per group), a fork: per row against PyTorch."""
+    _torch()
+    from costcalc.torch_build import verify_training
+
+    spec = spec_of(MIXED)
+    v = verify_training(spec, batch=batch, optimizer="adamw")
+    assert v.ok, [c.problems for c in v.mismatches] + v.total_problems
+    rows = {r.path: r for r in v.result.leaves}
+    assert rows["channel_shuffle1"].saved_bytes == 0 and rows["conv1"].saved_bytes == 0  # a view of a.relu
+    assert not rows["cat"].recorded and rows["a.conv"].input_macs == 0
+    assert rows["a.relu"].elementwise == batch * 8 * 8 * 8  # a.relu feeds the shuffle and the add
