@@ -27,10 +27,11 @@ batch size.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from costcalc.cost import Cost, Shape
+from costcalc.cost import COST_FIELDS, Cost, Shape
 from costcalc.errors import CostcalcError
 from costcalc.layers.base import Block, Builder, Layer
 from costcalc.layers.conv import FC, Conv
@@ -228,8 +229,8 @@ def _pool(layer: Pool, inputs: tuple[Shape, ...], out: Shape) -> Backward:
 
 
 def _free(layer: Layer, inputs: tuple[Shape, ...], out: Shape) -> Backward:
-    """A residual add passes its gradient on unchanged; a concatenation, a zero-padding shortcut
-    and a channel shuffle slice or copy it back. No arithmetic, nothing saved."""
+    """A residual add passes its gradient on unchanged; a concatenation and a zero-padding
+    shortcut slice it back. No arithmetic, nothing saved."""
     return Backward()
 
 
@@ -272,47 +273,59 @@ class Step:
 
 
 class _Tagged(Shape):
-    """A shape that remembers which tensor it describes (equal to and hashed as the plain tuple)."""
+    """A shape that remembers which child produced it (-1: the block's input); equal to and hashed
+    as the plain tuple, so the block's rules see no difference."""
 
-    tensor: int
+    node: int
 
 
-def _tag(shape: Shape, tensor: int) -> _Tagged:
+def _tag(shape: Shape, node: int) -> _Tagged:
     t = _Tagged(*shape)
-    t.tensor = tensor
+    t.node = node
     return t
 
 
 class _Tracer(Builder):
-    """Expands a block's children into steps as the block builds them, in the engine's order."""
+    """Records, for each child a block builds, which earlier children's outputs it reads."""
 
-    def __init__(self, steps: list[Step], path: str, depth: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.steps, self.path, self.depth = steps, path, depth
+        self.sources: list[tuple[int, ...]] = []
 
     def __call__(self, name: str, layer: Layer, *inputs: Shape) -> Shape:
-        ids = []
+        src = []
         for i, s in enumerate(inputs):
             if not isinstance(s, _Tagged):
-                raise TrainingError(f"{self.path}.{name}: input {i} is a shape the block built itself, not "
-                                    "the output of an earlier child; its dataflow is unknown")
-            ids.append(s.tensor)
+                raise TrainingError(f"{name}: input {i} is a shape the block built itself, not the output of "
+                                    "an earlier child; its dataflow is unknown")
+            src.append(s.node)
         out = super().__call__(name, layer, *inputs)
-        return _tag(out, _expand(self.steps, layer, tuple(ids), tuple(inputs), f"{self.path}.{name}",
-                                 self.depth + 1))
+        self.sources.append(tuple(src))
+        return _tag(out, len(self.nodes) - 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(block: Block, x: Shape) -> tuple[tuple[str, Layer, tuple[int, ...], tuple[Shape, ...]], ...]:
+    """A block's children on input ``x``: (name, layer, sources, input shapes), sources being the
+    indices of earlier children (-1: the block's input). Cached: a stage repeats equal blocks."""
+    tracer = _Tracer()
+    block.build(tracer, _tag(x, -1))
+    if not tracer.nodes:
+        raise TrainingError(f"block {block.type_name} has no layers")
+    return tuple((n.name, n.layer, src, tuple(Shape(*s) for s in n.inputs))
+                 for n, src in zip(tracer.nodes, tracer.sources))
 
 
 def _expand(steps: list[Step], layer: Layer, ids: tuple[int, ...], shapes: tuple[Shape, ...], path: str,
             depth: int) -> int:
     """Append the steps of ``layer`` (its leaves, for a block) and return its output tensor."""
     if isinstance(layer, Block):
-        tracer = _Tracer(steps, path, depth)
-        before = len(steps)
-        layer.build(tracer, _tag(shapes[0], ids[0]))
-        if len(steps) == before:
-            raise TrainingError(f"{path}: block {layer.type_name} has no layers")
-        return len(steps) - 1
-    steps.append(Step(path, layer, ids, tuple(Shape(*s) for s in shapes), layer.out_shape(*shapes), depth))
+        outs: list[int] = []
+        for name, child, src, child_shapes in _template(layer, Shape(*shapes[0])):
+            child_ids = tuple(ids[0] if j < 0 else outs[j] for j in src)
+            outs.append(_expand(steps, child, child_ids, child_shapes, f"{path}.{name}", depth + 1))
+        return outs[-1]
+    steps.append(Step(path, layer, ids, tuple(shapes), layer.out_shape(*shapes), depth))
     return len(steps) - 1
 
 
@@ -456,14 +469,23 @@ def train_steps(steps: Sequence[Step], batch: int, dtype_bytes: int,
     shape and whether it needs a gradient (a network's input does not; a layer studied on its own
     sits inside a network, so its inputs do)."""
     batch = check_batch(batch)
-    n = len(steps)
     requires: dict[int, bool] = {t: g for t, (_, g) in external.items()}
     storage: dict[int, int] = {t: t for t in external}  # tensor → the tensor owning its storage
     elements: dict[int, Num] = {t: s.elements for t, (s, _) in external.items()}  # per image
-    rules: list[Backward] = []
+    rules: list[tuple[Backward, Cost]] = []
+    memo: dict[Any, tuple[Backward, Cost]] = {}  # repeated layers on equal shapes: rules are pure
     for i, st in enumerate(steps):
-        bw = backward_of(st.layer, st.in_shapes, st.out_shape)
-        rules.append(bw)
+        key = (st.layer, st.in_shapes)
+        try:
+            hit = memo.get(key)
+        except TypeError:  # an unhashable field value
+            hit, key = None, None
+        if hit is None:
+            hit = (backward_of(st.layer, st.in_shapes, st.out_shape), st.layer.cost(*st.in_shapes))  # type: ignore[attr-defined]
+            if key is not None:
+                memo[key] = hit
+        rules.append(hit)
+        bw = hit[0]
         needs = any(requires[t] for t in st.inputs)
         requires[i] = needs or bw.param_tensors > 0
         storage[i] = storage[st.inputs[0]] if bw.view else i
@@ -478,8 +500,7 @@ def train_steps(steps: Sequence[Step], batch: int, dtype_bytes: int,
                     uses[t] = uses.get(t, 0) + 1
     seen: set[Any] = set()
     rows: list[TrainRow] = []
-    for i, (st, bw) in enumerate(zip(steps, rules)):
-        fwd = st.layer.cost(*st.in_shapes)  # type: ignore[attr-defined]
+    for i, (st, (bw, fwd)) in enumerate(zip(steps, rules)):
         recorded = requires[i]
         grad_in = recorded and any(requires[t] for t in st.inputs)
         has_params = bw.param_tensors > 0
@@ -512,8 +533,7 @@ def train_steps(steps: Sequence[Step], batch: int, dtype_bytes: int,
             elementwise=((bw.input_elementwise if grad_in else 0) + (bw.weight_elementwise if has_params else 0)
                          + extra) * batch if recorded else 0,
             comparisons=bw.input_comparisons * batch if grad_in else 0,
-            saved_bytes=_sum(s.bytes for s in saved), param_tensors=bw.param_tensors, saved=tuple(saved)))
-    assert len(rows) == n
+            saved_bytes=sum(s.bytes for s in saved), param_tensors=bw.param_tensors, saved=tuple(saved)))
     return rows
 
 
@@ -529,24 +549,15 @@ def _tensor_name(steps: Sequence[Step], t: int) -> str:
     return "the input" if t < 0 else steps[t].path
 
 
-def _sum(values: Any) -> Num:
-    acc: Num = 0
-    for v in values:
-        acc = acc + v
-    return acc
-
-
 def sum_rows(rows: Sequence[TrainRow], path: str, type_: str, depth: int, in_shape: Shape,
              out_shape: Shape) -> TrainRow:
     """A subtotal row over ``rows`` (leaves)."""
-    fwd = Cost()
-    for r in rows:
-        fwd = fwd + r.forward
+    fwd = Cost(*(sum(getattr(r.forward, f) for r in rows) for f in COST_FIELDS))
     return TrainRow(path, type_, type_, depth, in_shape, out_shape, fwd,
                     input_grad=any(r.input_grad for r in rows), recorded=any(r.recorded for r in rows),
-                    input_macs=_sum(r.input_macs for r in rows), weight_macs=_sum(r.weight_macs for r in rows),
-                    elementwise=_sum(r.elementwise for r in rows), comparisons=_sum(r.comparisons for r in rows),
-                    saved_bytes=_sum(r.saved_bytes for r in rows), param_tensors=sum(r.param_tensors for r in rows),
+                    input_macs=sum(r.input_macs for r in rows), weight_macs=sum(r.weight_macs for r in rows),
+                    elementwise=sum(r.elementwise for r in rows), comparisons=sum(r.comparisons for r in rows),
+                    saved_bytes=sum(r.saved_bytes for r in rows), param_tensors=sum(r.param_tensors for r in rows),
                     leaf=False)
 
 
@@ -576,25 +587,33 @@ def train_network(spec: Any, batch: int = 1, optimizer: str = "sgd", dtype_bytes
 
 
 def _with_subtotals(forward_rows: Sequence[Any], leaves: Sequence[TrainRow]) -> list[TrainRow]:
-    """Interleave subtotal rows where the forward table has them (a block or group: the leaves
-    under its path)."""
+    """Interleave subtotal rows where the forward table has them. The forward rows are in
+    pre-order: a block's or group's subtotal covers the rows after it that are nested deeper, so
+    one pass with a stack of open subtotals sums them (linear in the rows, for 100,000 layers)."""
     fwd_leaves = [r.path for r in forward_rows if r.leaf]
     if fwd_leaves != [r.path for r in leaves]:  # both walks expand the same layers: a bug otherwise
         raise RuntimeError("training steps and forward rows disagree on the layers")
     rows: list[TrainRow] = []
+    open_: list[tuple[int, Any, list[TrainRow]]] = []  # (index in rows, forward row, its leaves)
+
+    def close() -> None:
+        at, fr, members = open_.pop()
+        rows[at] = sum_rows(members, fr.path, fr.type, fr.depth, fr.in_shape, fr.out_shape)
+
     li = 0
-    open_: list[tuple[int, Any]] = []  # (index in rows, forward row)
     for r in forward_rows:
+        while open_ and open_[-1][1].depth >= r.depth:
+            close()
         if r.leaf:
             rows.append(leaves[li])
+            for _, _, members in open_:
+                members.append(leaves[li])
             li += 1
         else:
-            open_.append((len(rows), r))
-            rows.append(None)  # type: ignore[arg-type]  # filled below
-    for at, fr in open_:
-        prefix = fr.path + "."
-        members = [x for x in rows[at + 1:] if x is not None and x.leaf and x.path.startswith(prefix)]
-        rows[at] = sum_rows(members, fr.path, fr.type, fr.depth, fr.in_shape, fr.out_shape)
+            open_.append((len(rows), r, []))
+            rows.append(None)  # type: ignore[arg-type]  # filled in by close()
+    while open_:
+        close()
     return rows
 
 
