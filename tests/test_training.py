@@ -623,3 +623,17 @@ def test_verify_train_mixed_graph(batch: int) -> None:
     assert rows["channel_shuffle1"].saved_bytes == 0 and rows["conv1"].saved_bytes == 0  # a view of a.relu
     assert not rows["cat"].recorded and rows["a.conv"].input_macs == 0
     assert rows["a.relu"].elementwise == batch * 8 * 8 * 8  # a.relu feeds the shuffle and the add
+
+
+def test_numeric_training_path_does_not_import_sympy() -> None:
+    """Numbers stay numbers: ``net --mode train`` on a numeric spec never imports sympy (or torch)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from costcalc.cli import main; "
+            f"r = CliRunner().invoke(main, ['net', {os.path.join(HERE, '..', 'examples', 'resnet18.yaml')!r}, "
+            "'--mode', 'train', '--batch', '8', '--format', 'json']); assert r.exit_code == 0, r.output; "
+            "print('sympy' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..")})
+    assert out.stdout.split() == ["False", "False"], out.stderr
