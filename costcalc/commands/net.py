@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, main
+from costcalc.cli import _console, main, train_options, train_settings
 from costcalc.errors import SpecError
 
 NET_FORMATS = ("table", "json", "csv", "markdown", "latex")
@@ -46,19 +46,26 @@ def view_options(f: Any) -> Any:
               help="Hide rows nested deeper than this (0: top-level layers and blocks only).")
 @click.option("--top", type=click.IntRange(1, None), default=None, help="Only the N most expensive layers.")
 @view_options
+@train_options()
 def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | None, top: int | None,
-        units: str, params_view: str, dtype_bytes: int) -> None:
+        units: str, params_view: str, dtype_bytes: int, mode: str, batch: int | None, optimizer: str | None) -> None:
     """Costs of the network in SPEC (a YAML file), layer by layer, with totals and a breakdown by type.
 
     \b
     costcalc net examples/mobilenet_v1.yaml
     costcalc net examples/mobilenet_v1.yaml --set alpha=0.5 --set resolution=160
     costcalc net examples/resnet50.yaml --set resolution=R --format json
+    costcalc net examples/resnet50.yaml --mode train --batch 256 --optimizer adam
     """
     from costcalc.network import evaluate_network
     from costcalc.render.net import RENDERERS, View, by_type_table, net_json, net_table
     from costcalc.spec import load_spec
 
+    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"))
+    if train is not None:
+        from costcalc.render.training import echo_net_train
+
+        return echo_net_train(load_spec(spec, parse_sets(sets)), fmt, *train, units, dtype_bytes, depth, top, by_type)
     result = evaluate_network(load_spec(spec, parse_sets(sets)))
     view = View(units=units, params=params_view, depth=depth, top=top, dtype_bytes=dtype_bytes)
     if fmt == "json":
