@@ -799,7 +799,9 @@ def torch_train_counts(model: nn.Module, *inputs: Shape, batch: int = 1, device:
         per_saved[path] = per_saved.get(path, 0) + nbytes
     params = list(model.parameters())
     opt_bytes = None
-    if optimizer is not None:
+    if optimizer is not None and not params:
+        opt_bytes = 0  # nothing to optimise (torch.optim refuses an empty parameter list)
+    elif optimizer is not None:
         opt = _optimizer(optimizer, params)
         opt.step()
         keys: dict[int, int] = {}

@@ -37,15 +37,17 @@ from costcalc.layers.base import Block, Builder, Layer
 from costcalc.layers.conv import FC, Conv
 from costcalc.layers.primitives import (
     Activation,
+    AdaptivePool,
     Add,
     BatchNorm,
     ChannelShuffle,
     ChannelSplit,
     Concat,
+    Mul,
     PadShortcut,
     Pool,
 )
-from costcalc.num import Num, is_int
+from costcalc.num import Num, is_int, pair
 
 #: largest batch size accepted (a clear bound for a sanity check; the arithmetic itself is exact)
 MAX_BATCH = 1_000_000
@@ -225,7 +227,31 @@ def _pool(layer: Pool, inputs: tuple[Shape, ...], out: Shape) -> Backward:
                         saves=(INPUT, Saved("new", elements=out.elements, itemsize=INDEX_BYTES, label="indices")))
     if layer.glob:
         return Backward(input_elementwise=x.elements)
-    return Backward(input_elementwise=(layer.K * layer.K + 1) * out.elements, saves=(INPUT,))
+    kh, kw = pair(layer.K)
+    return Backward(input_elementwise=(kh * kw + 1) * out.elements, saves=(INPUT,))
+
+
+@backward_rule(AdaptivePool)
+def _adaptive_pool(layer: AdaptivePool, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """Adaptive max pooling is max pooling with computed windows: saves its input and the argmax
+    indices, one scatter-add per output element. Adaptive average pooling saves its input; its
+    backward divides each output gradient once and adds it into every position of its window:
+    (window positions summed) + 1 per output element, the forward count plus one per output."""
+    x = inputs[0]
+    if layer.mode == "max":
+        return Backward(input_elementwise=out.elements,
+                        saves=(INPUT, Saved("new", elements=out.elements, itemsize=INDEX_BYTES, label="indices")))
+    return Backward(input_elementwise=layer.cost(x).elementwise + out.elements, saves=(INPUT,))
+
+
+@backward_rule(Mul)
+def _mul(layer: Mul, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """z = x·y saves both factors: dx = dz·y and dy = dz·x, one multiply per output element each;
+    a factor that was broadcast (a 1×1×N gate) sums its gradient over the map: one add per output
+    element fewer than the gate has elements."""
+    n = out.elements
+    reduce = sum(n - s.elements for s in inputs[:2] if (s.h, s.w) == (1, 1) and (out.h, out.w) != (1, 1))
+    return Backward(input_elementwise=2 * n + reduce, saves=(Saved("input", 0), Saved("input", 1)))
 
 
 def _free(layer: Layer, inputs: tuple[Shape, ...], out: Shape) -> Backward:
@@ -234,7 +260,7 @@ def _free(layer: Layer, inputs: tuple[Shape, ...], out: Shape) -> Backward:
     return Backward()
 
 
-backward_rule(Add)(_free)
+backward_rule(Add)(_free)  # any number of inputs: each receives the output gradient
 backward_rule(Concat)(_free)
 backward_rule(PadShortcut)(_free)
 
@@ -331,16 +357,14 @@ def _expand(steps: list[Step], layer: Layer, ids: tuple[int, ...], shapes: tuple
 
 def network_steps(spec: Any) -> list[Step]:
     """The leaves of a network spec in the order :func:`costcalc.network.evaluate_network` lists
-    them, each with the tensors it reads. A top-level layer reads the previous layer's output, then
-    the outputs of the layers its ``from:`` names (``input``: the network input, tensor -1)."""
+    them, each with the tensors it reads: the spec's graph names them (``input``: the network
+    input, tensor -1; otherwise the path of the layer that produced it)."""
     steps: list[Step] = []
     outputs: dict[str, tuple[int, Shape]] = {"input": (-1, spec.input)}
-    prev = outputs["input"]
     for nl in spec.layers:
-        srcs = [prev] + [outputs[s] for s in (nl.sources or ())]
+        srcs = [outputs[s] for s in nl.inputs]
         tid = _expand(steps, nl.layer, tuple(t for t, _ in srcs), tuple(s for _, s in srcs), nl.path, nl.depth)
-        prev = (tid, steps[tid].out_shape)
-        outputs[nl.path] = prev
+        outputs[nl.path] = (tid, steps[tid].out_shape)
     return steps
 
 

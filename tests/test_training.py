@@ -637,3 +637,23 @@ def test_numeric_training_path_does_not_import_sympy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..")})
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def _verify_cases() -> list[Any]:
+    from test_verify import CASES
+
+    return CASES
+
+
+@pytest.mark.parametrize("case", _verify_cases(), ids=lambda c: f"{c[0]}-{'-'.join(f'{k}{v}' for k, v in c[1].items())}")
+def test_every_type_trains_as_pytorch(case: Any) -> None:
+    """Every case of the forward PyTorch table, trained one step in PyTorch (inputs needing
+    gradients, as inside a network): multiply-adds and saved bytes agree per leaf."""
+    _torch()
+    from costcalc.layers import get_type
+    from costcalc.torch_build import verify_training
+
+    type_name, fields, x = case
+    layer = get_type(type_name).make(**fields)
+    v = verify_training(layer, *layer.standalone_inputs(x, 24), batch=2)
+    assert v.ok, [f"{c.path}: {c.problems}" for c in v.checks if not c.ok]
