@@ -290,3 +290,35 @@ def test_examples_are_not_unrolled(name: str, max_items: int, min_convs: int) ->
     rows = evaluate_network(load_spec(str(EXAMPLES / f"{name}.yaml"))).leaves
     convs = sum(1 for r in rows if r.category.startswith("conv"))
     assert items(doc["layers"]) <= max_items and convs >= min_convs, (items(doc["layers"]), convs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Found while writing these examples
+
+
+I_IN_GROUP = """
+input: [4, 4, 8]
+layers:
+  - name: stage
+    repeat: 3
+    layers:
+      - {type: pointwise, M: "8*(i + 1)"}
+"""
+
+
+def _macs_of(text: str, tmp_path: Path) -> int:
+    p = tmp_path / "spec.yaml"
+    p.write_text(text)
+    return evaluate_network(load_spec(str(p))).totals.macs
+
+
+@pytest.mark.xfail(strict=True, reason="'i' inside a repeated group is the index of each inner item's own "
+                   "repetition (always 0), not the group's: SqueezeNet's fire channels (e = 128 + 128·⌊i/2⌋) "
+                   "and Inception v3's c7 per module cannot be written with it")
+def test_repeat_index_reaches_the_layers_of_a_repeated_group(tmp_path: Path) -> None:
+    # 16 positions; repetition i maps 8·i channels (8 for i = 0) to 8·(i+1)
+    assert _macs_of(I_IN_GROUP, tmp_path) == 16 * (8 * 8 + 8 * 16 + 16 * 24)
+
+
+def test_repeat_index_in_a_repeated_group_today(tmp_path: Path) -> None:
+    assert _macs_of(I_IN_GROUP, tmp_path) == 16 * (8 * 8 + 8 * 8 + 8 * 8)  # i = 0 in every repetition
