@@ -6,7 +6,7 @@ layer as a repeated group concatenating with ``in``). The expectations here are 
 on torchvision's models, built with ``weights=None`` (no download): MACs = ``FlopCounterMode``
 total / 2 on the meta device, params = ``sum(p.numel())``. Nothing is copied from costcalc's output.
 
-The closed forms (``--set resolution=R``) drop floors; each network's docstring entry below states,
+The closed forms (``--set resolution=R``) drop floors; each network's entry in R_CONDITIONS states,
 from its strides and pools, the resolutions where every size is divided exactly, and the test
 checks that the closed form equals the numeric walk there, and only there.
 """
