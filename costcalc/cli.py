@@ -144,6 +144,74 @@ def layer_field_options(f: Any) -> Any:
     return click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")(f)
 
 
+class ChoiceValue(click.ParamType):
+    """One of fixed names; anything else is a one-line usage error (exit 2) naming the choices."""
+
+    name = "CHOICE"
+
+    def __init__(self, choices: tuple[str, ...]) -> None:
+        self.choices = choices
+        self.name = "|".join(choices)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value in self.choices:
+            return value
+        opt = param.opts[0] if param is not None and param.opts else "value"
+        raise UsageError(f"option {opt}: unknown value {str(value)!r}; choose from {', '.join(self.choices)}")
+
+
+class BatchValue(click.ParamType):
+    """A batch size: an integer from 1 to ``costcalc.training.MAX_BATCH``."""
+
+    name = "INT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from costcalc.training import MAX_BATCH
+
+        text = str(value).strip()
+        if not text.lstrip("+-").isdigit():
+            raise UsageError(f"option --batch: {text[:40]!r} is not an integer")
+        n = int(text) if len(text) < 20 else MAX_BATCH + 1
+        if not 1 <= n <= MAX_BATCH:
+            raise UsageError(f"option --batch: {text[:40]} is outside 1 to {MAX_BATCH:,}")
+        return n
+
+
+#: ``--mode`` and the optimizers of ``costcalc.training.OPTIMIZERS`` (kept here: no import of the model)
+MODES = ("inference", "train")
+OPTIMIZER_NAMES = ("sgd", "momentum", "adam", "adamw")
+
+
+def train_options(optimizer: bool = True) -> Any:
+    """``--mode inference|train``, ``--batch`` and (for networks) ``--optimizer``."""
+
+    def deco(f: Any) -> Any:
+        if optimizer:
+            f = click.option("--optimizer", type=ChoiceValue(OPTIMIZER_NAMES), default=None,
+                             help="With --mode train: optimizer state to count (default sgd: none; momentum: "
+                                  "one buffer; adam/adamw: two buffers and a step counter per tensor).")(f)
+        f = click.option("--batch", type=BatchValue(), default=None,
+                         help="With --mode train: the batch size (default 1, at most 1,000,000).")(f)
+        return click.option("--mode", type=ChoiceValue(MODES), default="inference", show_default=True,
+                            help="inference: the forward pass; train: forward, backward and memory of one "
+                                 "training step.")(f)
+
+    return deco
+
+
+def train_settings(mode: str, batch: int | None, optimizer: str | None, fmt: str,
+                   formats: tuple[str, ...]) -> tuple[int, str] | None:
+    """(batch, optimizer) for ``--mode train``, None for inference; options that do not fit the mode
+    are usage errors."""
+    if mode != "train":
+        if batch is not None or optimizer is not None:
+            raise UsageError("options --batch and --optimizer apply to --mode train")
+        return None
+    if fmt not in formats:
+        raise UsageError(f"--mode train: --format {fmt} is not available; use {', '.join(formats)}")
+    return (1 if batch is None else batch), (optimizer or "sgd")
+
+
 @main.command()
 @click.option("--type", "-t", "type_name", required=True, metavar="TYPE",
               help="Layer or block type (see `costcalc types`).")
@@ -152,14 +220,16 @@ def layer_field_options(f: Any) -> Any:
 @click.option("--format", "fmt", type=click.Choice(FORMATS_LAYER), default="table", show_default=True)
 @click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Bytes per element for 'bytes moved'.")
+@train_options(optimizer=False)
 def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, bias: bool | None,
-          **dims: Any) -> None:
+          mode: str, batch: int | None, **dims: Any) -> None:
     """Cost of one layer or block: formulas, values, output shape, ratio to a standard conv.
 
     \b
     costcalc layer --type depthwise -H 56 -N 64
     costcalc layer --type conv -H 56 -N 64 -M 128 -K 3 -G 4 --stride 2
     costcalc layer --type separable          # no numbers: the formulas themselves
+    costcalc layer --type depthwise --mode train   # forward, input- and weight-gradient formulas
     """
     from costcalc.engine import analyze_layer
     from costcalc.layers.base import DimError
@@ -175,6 +245,11 @@ def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, b
         raise UsageError(f"{type_name}: {flag} {e.value}: {e.reason}") from None
     except CostcalcError as e:
         raise UsageError(str(e)) from None
+    train = train_settings(mode, batch, None, fmt, ("table", "json"))
+    if train is not None:
+        from costcalc.render.training import echo_layer_train
+
+        return echo_layer_train(report, fmt, train[0], dtype_bytes)
     if fmt == "json":
         from costcalc.render.layer import layer_json
 

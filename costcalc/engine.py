@@ -127,6 +127,11 @@ class LayerReport:
     ratio_value: Any
     baseline: str
     notes: list[str] = field(default_factory=list)
+    #: the layers and inputs evaluated (value world, formula world), for other models over them
+    layer: Layer | None = None
+    inputs: tuple[Shape, ...] = ()
+    formula_layer: Layer | None = None
+    formula_inputs: tuple[Shape, ...] = ()
 
 
 def _value(v: int | str) -> Num:
@@ -213,7 +218,7 @@ def analyze_layer(type_name: str, given: Mapping[str, int | str | bool]) -> Laye
     for k, v in shown.items():
         dims.setdefault(k, v)
     return LayerReport(lt.name, dims, v_in[0], v_out, v_cost, rows, f_cost, f_out,
-                       ratio_f, ratio_e, ratio_v, base_txt, notes)
+                       ratio_f, ratio_e, ratio_v, base_txt, notes, v_layer, v_in, f_layer, f_in)
 
 
 def ratio_forms(a: Num, b: Num) -> tuple[Any, Any]:

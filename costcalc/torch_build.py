@@ -627,3 +627,310 @@ def verify_network(spec: Any, device: str = DEFAULT_DEVICE) -> Verification:
     groups = [(g.path, [nl.path for nl in spec.layers[g.start:g.end]]) for g in getattr(spec, "groups", ())]
     return _compare(getattr(spec, "name", "network"), result.rows, result.totals, result.out_shape,
                     model, [spec.input], groups, device=device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training: one forward and backward pass, its multiply-adds, the tensors autograd saves, and the
+# optimizer's state (costcalc/training.py states the rules; this measures them)
+
+
+def conv_backward_flop_grouped(grad_out_shape: Any, x_shape: Any, w_shape: Any, bias: Any, stride: Any,
+                               padding: Any, dilation: Any, transposed: Any, output_padding: Any, groups: int,
+                               output_mask: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    """FlopCounterMode's ``convolution_backward`` formula with the weight gradient divided by the
+    groups. PyTorch's own formula counts the weight gradient as a convolution over all N input
+    channels (``conv_flop_count(t(x), t(grad_out), ...)``), G times the work a grouped weight
+    gradient does (each weight sees its group's N/G channels): docs/papers.md has the reproducer."""
+    args = (grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed, output_padding, groups)
+    flops = _torch_conv_backward_flop(*args, output_mask, out_shape)
+    if output_mask[1] and groups != 1:
+        weight = _torch_conv_backward_flop(*args, [False, True, False], out_shape)
+        flops -= weight - weight // groups
+    return flops
+
+
+def _torch_conv_backward_flop(*args: Any) -> int:
+    """PyTorch's own formula on shapes (registered formulas are wrapped to take tensors)."""
+    from torch.utils.flop_counter import conv_backward_flop
+
+    raw = getattr(conv_backward_flop, "__wrapped__", conv_backward_flop)
+    return int(raw(*args[:-1], out_shape=args[-1]))
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """PyTorch's counts of one training step (forward, ``sum()`` of the output, backward, optimizer
+    step): flops per tagged row (grouped weight gradients corrected) and in total, FlopCounterMode's
+    uncorrected total, bytes saved for backward per row (unique storages, at the first module
+    that saves each; parameters and buffers excluded) and in total, and the bytes of parameters,
+    gradients and optimizer state."""
+
+    flops: dict[str, int]
+    saved: dict[str, int]
+    total_flops: int
+    raw_flops: int
+    saved_bytes: int
+    params_bytes: int
+    grads_bytes: int
+    optimizer_bytes: int | None
+
+
+#: costcalc's optimizer names → torch.optim constructors
+def _optimizer(name: str, params: Any) -> Any:
+    makers: dict[str, Callable[[Any], Any]] = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=0.1),
+        "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+        "adam": lambda p: torch.optim.Adam(p),
+        "adamw": lambda p: torch.optim.AdamW(p),
+    }
+    if name not in makers:
+        raise VerifyError(f"unknown optimizer {name!r}; known: {', '.join(makers)}")
+    return makers[name](params)
+
+
+def _storage_key(t: torch.Tensor) -> int:
+    # one key per storage (views share it); on the meta device data pointers are all 0, so the
+    # storage object's own address is the key (storages are kept alive while they are compared)
+    return int(t.untyped_storage()._cdata)
+
+
+def torch_train_counts(model: nn.Module, *inputs: Shape, batch: int = 1, device: str | None = None,
+                       optimizer: str | None = None, dtype: Any = None, input_grad: bool = False) -> TrainRun:
+    """Run one training step of ``model`` in training mode on zero tensors of the given shapes at
+    ``batch`` (needing gradients if ``input_grad``, as inside a network): forward under
+    ``saved_tensors_hooks``, ``sum()`` of the output, backward, all under ``FlopCounterMode`` (with
+    :func:`conv_backward_flop_grouped`); then ``optimizer`` (a name of
+    :data:`costcalc.training.OPTIMIZERS`) takes one step and its state is measured.
+
+    Per row, forward ops count for the tagged module running them; backward ops for the module
+    whose forward created the autograd node running them (FlopCounterMode's own attribution of
+    backward ops to modules follows hooks that blur across parallel branches)."""
+    from torch.autograd.graph import saved_tensors_hooks
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+    aten = torch.ops.aten
+    excess: list[int] = []
+
+    def corrected(*args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+        fixed = conv_backward_flop_grouped(*args, out_shape=out_shape)
+        excess.append(_torch_conv_backward_flop(*args, out_shape) - fixed)
+        return fixed
+
+    if device is None:
+        first = next(model.parameters(), None)
+        device = str(first.device) if first is not None else "cpu"
+    dtype = dtype or torch.float32
+    model = model.to(dtype).train()
+    tagged: list[str] = []
+    stack: list[str] = []
+    owner: dict[Any, str] = {}  # autograd node → the row whose forward created it
+    node_hooks: list[Any] = []
+    now: list[str] = [""]  # the row running in backward
+
+    def claim(out: Any, path: str) -> None:
+        """Mark the autograd nodes behind ``out`` not claimed yet (by earlier modules) as ``path``'s."""
+        todo = [out.grad_fn] if isinstance(out, torch.Tensor) and out.grad_fn is not None else []
+        while todo:
+            node = todo.pop()
+            if node is None or node in owner or type(node).__name__ == "AccumulateGrad":
+                continue
+            owner[node] = path
+            node_hooks.append(node.register_prehook(lambda g, path=path: now.__setitem__(0, path)))
+            todo.extend(n for n, _ in node.next_functions)
+
+    hooks = []
+    for mod in model.modules():
+        path = getattr(mod, "costcalc_path", None)
+        if path is None:
+            continue
+        tagged.append(path)
+
+        def enter(m: nn.Module, args: Any, path: str = path) -> None:
+            stack.append(path)
+
+        def leave(m: nn.Module, args: Any, out: Any, path: str = path) -> None:
+            stack.pop()
+            claim(out, path)
+
+        hooks += [mod.register_forward_pre_hook(enter), mod.register_forward_hook(leave)]
+    state = {_storage_key(t) for t in (*model.parameters(), *model.buffers())}
+    saved: dict[int, tuple[str, int]] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = _storage_key(t)
+        if key not in state and key not in saved:
+            saved[key] = (stack[-1] if stack else "", t.untyped_storage().nbytes())
+        return t
+
+    formulas = {**flop_registry, aten.convolution_backward: shape_flops(corrected)}
+    per_row: dict[str, int] = {}
+
+    class RowFlops(TorchDispatchMode):
+        """PyTorch's flop formulas, summed per row."""
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            f = formulas.get(func._overloadpacket)
+            if f is not None:
+                row = stack[-1] if stack else now[0]
+                per_row[row] = per_row.get(row, 0) + int(f(*args, **(kwargs or {}), out_val=out))
+            return out
+
+    xs = [torch.zeros(batch, int(s.c), int(s.h), int(s.w), device=device, dtype=dtype, requires_grad=input_grad)
+          for s in inputs]
+    counter = FlopCounterMode(display=False, custom_mapping={aten.convolution_backward: corrected})
+    try:
+        with counter:
+            with saved_tensors_hooks(pack, lambda t: t):
+                y = model(*xs)
+            y.sum().backward()
+        excess.clear()  # the row counter below calls the same formula again
+        with RowFlops():
+            with saved_tensors_hooks(lambda t: t, lambda t: t):
+                y = model(*xs)
+            model.zero_grad(set_to_none=False)
+            y.sum().backward()
+    finally:
+        for h in hooks + node_hooks:
+            h.remove()
+    per_saved: dict[str, int] = {}
+    for path, nbytes in saved.values():
+        per_saved[path] = per_saved.get(path, 0) + nbytes
+    params = list(model.parameters())
+    opt_bytes = None
+    if optimizer is not None and not params:
+        opt_bytes = 0  # nothing to optimise (torch.optim refuses an empty parameter list)
+    elif optimizer is not None:
+        opt = _optimizer(optimizer, params)
+        opt.step()
+        keys: dict[int, int] = {}
+        for st in opt.state.values():
+            for v in st.values():
+                if torch.is_tensor(v):
+                    keys[_storage_key(v)] = v.untyped_storage().nbytes()
+        opt_bytes = sum(keys.values())
+    total = int(counter.get_total_flops())
+    return TrainRun({p: per_row.get(p, 0) for p in tagged}, per_saved, total, total + sum(excess),
+                    sum(b for _, b in saved.values()), sum(p.untyped_storage().nbytes() for p in params),
+                    sum(p.grad.untyped_storage().nbytes() for p in params if p.grad is not None), opt_bytes)
+
+
+def shape_flops(f: Callable[..., int]) -> Callable[..., int]:
+    """A flop formula on shapes as FlopCounterMode calls it (on tensors, with ``out_val``)."""
+    from torch.utils.flop_counter import shape_wrapper
+
+    return shape_wrapper(f)
+
+
+@dataclass(frozen=True)
+class TrainCheck:
+    """One leaf row of a training step: costcalc's multiply-adds (forward + input gradient + weight
+    gradient) and saved bytes beside PyTorch's."""
+
+    path: str
+    type: str
+    depth: int
+    macs: int
+    torch_macs: Any
+    saved: int
+    torch_saved: int
+
+    @property
+    def problems(self) -> list[str]:
+        p = []
+        if self.macs != self.torch_macs:
+            p.append(f"training MACs {self.macs:,} ≠ PyTorch {_fmt(self.torch_macs)}")
+        if self.saved != self.torch_saved:
+            p.append(f"saved bytes {self.saved:,} ≠ PyTorch {self.torch_saved:,}")
+        return p
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class TrainVerification:
+    """costcalc's training step against PyTorch's, per leaf and in total."""
+
+    name: str
+    batch: int
+    optimizer: str
+    checks: list[TrainCheck]
+    result: Any  # costcalc.training.TrainResult
+    run: TrainRun
+    device: str = DEFAULT_DEVICE
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def torch_macs(self) -> Any:
+        return _half(self.run.total_flops)
+
+    @property
+    def total_problems(self) -> list[str]:
+        t, m, run = self.result.totals, self.result.memory, self.run
+        p = []
+        if t.train_macs != self.torch_macs:
+            p.append(f"total training MACs {t.train_macs:,} ≠ PyTorch {_fmt(self.torch_macs)}")
+        outside = run.total_flops - sum(run.flops.values())
+        if outside:
+            p.append(f"PyTorch ran {outside:,} flops outside every row")
+        for what, ours, theirs in (("saved bytes", m.activations, run.saved_bytes),
+                                   ("parameter bytes", m.params, run.params_bytes),
+                                   ("gradient bytes", m.gradients, run.grads_bytes),
+                                   ("optimizer state bytes", m.optimizer, run.optimizer_bytes)):
+            if theirs is not None and ours != theirs:
+                p.append(f"{what} {ours:,} ≠ PyTorch {theirs:,}")
+        return p
+
+    @property
+    def mismatches(self) -> list[TrainCheck]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and not self.total_problems
+
+
+def verify_training(obj: Any, *inputs: Shape, batch: int = 1, optimizer: str = "sgd",
+                    device: str = DEFAULT_DEVICE, path: str | None = None) -> TrainVerification:
+    """costcalc's training step of a network spec (or of a layer on ``inputs``, which then need
+    gradients, as inside a network) against PyTorch's: multiply-adds per leaf, bytes saved for
+    backward per leaf, parameter, gradient and optimizer-state bytes. Float32 (4 bytes)."""
+    from costcalc import training
+
+    if isinstance(obj, Layer):
+        _check_numeric(inputs)
+        name = path or obj.type_name
+        steps = training.layer_steps(obj, tuple(inputs), name)
+        rows = training.train_steps(steps, batch, 4, {-1 - i: (s, True) for i, s in enumerate(inputs)})
+        totals = training.sum_rows(rows, "total", "", 0, inputs[0], steps[-1].out_shape)
+        result = training.TrainResult(name, batch, optimizer, 4, rows, totals,
+                                      training.memory_of(totals, optimizer, 4), inputs[0], steps[-1].out_shape)
+        with torch.device(device):
+            model = to_torch(obj, *inputs, path=name)
+        run = torch_train_counts(model, *inputs, batch=batch, device=device, optimizer=optimizer,
+                                 input_grad=True)
+    else:
+        _check_numeric([obj.input])
+        result = training.train_network(obj, batch, optimizer, 4)
+        with torch.device(device):
+            model = to_torch(obj)
+        run = torch_train_counts(model, obj.input, batch=batch, device=device, optimizer=optimizer)
+    checks = []
+    for r in result.rows:
+        if not r.leaf:
+            continue
+        for f in ("train_macs", "saved_bytes"):
+            if not is_int(getattr(r, f)):
+                raise VerifyError(f"{r.path}: {f} = {getattr(r, f)} is not a number; verify needs numbers")
+        checks.append(TrainCheck(r.path, r.type, r.depth, r.train_macs, _half(run.flops.get(r.path, 0)),
+                                 r.saved_bytes, run.saved.get(r.path, 0)))
+    notes = []
+    if run.raw_flops != run.total_flops:
+        notes.append(f"FlopCounterMode's own count is {run.raw_flops:,} flops ({_half(run.raw_flops):,} MACs): its "
+                     "convolution_backward formula ignores groups in the weight gradient; compared here with "
+                     f"that term divided by the groups ({run.total_flops:,} flops).")
+    return TrainVerification(result.name, batch, optimizer, checks, result, run, device, notes)
+

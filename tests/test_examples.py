@@ -52,6 +52,8 @@ def test_every_example_is_tested():
     assert ALL == sorted([
         "fd_mobilenet", "mobilenet_v1", "mobilenet_v2", "resnet101", "resnet152", "resnet18",
         "resnet34", "resnet50", "resnet50_v1_5", "resnext50_32x4d", "shufflenet_v1", "shufflenet_v2",
+        # the graph examples, tested against torchvision's models in test_zoo_graph.py
+        "alexnet", "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "vgg16",
     ])
 
 

@@ -7,14 +7,16 @@ internal error, i.e. a bug), never an escaped exception, never a hang (every gen
 small, and the limits in README "Limits" bound what a small input can ask for).
 
 Strategies generate random specs (YAML structures mixing valid and invalid layer items, random
-field values including expressions and junk), random edits of valid YAML text, and random
+field values including expressions and junk), random graph specs (``from``, ``inputs``,
+``branches``, ``join``, names and repeats in random combinations, with references that exist, are
+ambiguous, come later or are malformed), random edits of valid YAML text, and random
 ``costcalc layer`` argument lists.
 
-CI runs about 300 examples in total. A longer run::
+CI runs about 450 examples in total. A longer run::
 
     COSTCALC_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_fuzz.py
 
-(``COSTCALC_FUZZ_EXAMPLES`` is the number of examples for each of the three tests; add
+(``COSTCALC_FUZZ_EXAMPLES`` is the number of examples for each fuzz test; add
 ``-p no:cacheprovider`` to start from scratch, or ``--hypothesis-seed=N`` to vary the run.)
 """
 
@@ -327,3 +329,78 @@ def test_fuzz_regression_control_character(workdir: Path) -> None:
     spec = workdir / "control.yaml"
     spec.write_text("\x1finput: [8, 8, 4]\nlayers: [{type: conv}]\n")
     assert check_invariant(["net", str(spec)]) == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The graph keys: from / inputs / branches / join / name / repeat in random combinations
+
+#: references as written in specs: names declared by the generator, parts of repeated groups and
+#: branches, the reserved words, and malformed ones
+GRAPH_NAMES = ["a", "b", "x", "g", "stem"]
+GRAPH_REFS = GRAPH_NAMES + ["in", "input", "/input", "/a", "/g.x", "prev.x", "prev.a", "prev", "g.x", "g.0.x",
+                            "g.1.a", "g.9.x", "a.b", "g.branch1", "g.join", "branch1", "join", "in.x", "",
+                            "a..b", ".a", "/"]
+GRAPH_LAYERS: list[dict[str, Any]] = [
+    {"type": "pointwise", "M": 8}, {"type": "conv", "M": 8}, {"type": "conv", "K": [1, 3], "M": 8},
+    {"type": "conv", "K": [3, 1], "P": [1, 0], "M": 8}, {"type": "conv", "M": 8, "S": 2}, {"type": "relu"},
+    {"type": "batchnorm"}, {"type": "maxpool", "K": 3, "S": 1, "P": 1, "ceil_mode": True},
+    {"type": "avgpool", "K": 3, "S": 2, "ceil_mode": True}, {"type": "adaptive_avgpool", "out": [2, 3]},
+    {"type": "global_avgpool"}, {"type": "fc", "M": 8}, {"type": "conv", "K": [1, 2, 3], "M": 8},
+]
+graph_refs = st.one_of(st.sampled_from(GRAPH_REFS), st.sampled_from([3, True, None, {"a": 1}, [], ["a", ["b"]]]))
+
+
+@st.composite
+def graph_items(draw: Any, depth: int = 0, plausible: bool = False) -> Any:
+    """One item of a graph spec: a layer, a merge layer, a group or a set of branches, with random
+    references; mostly shape-preserving (8 channels) so that many specs are valid. ``plausible``
+    items have no junk and refer only to tensors that exist (``in``, ``/input``, ``stem``)."""
+    kinds = ["layer"] * 4 + ["merge"] * 2 + (["group", "branches", "branches"] if depth < 3 else [])
+    kind = draw(st.sampled_from(kinds + ([] if plausible else ["junk"])))
+    if kind == "junk":
+        return draw(st.one_of(values, st.lists(values, max_size=2)))
+    refs = st.sampled_from(["in", "/input", "stem", "/stem"]) if plausible else graph_refs
+    item: dict[str, Any] = {}
+    if kind == "layer":
+        item.update(draw(st.sampled_from(GRAPH_LAYERS[:-3] if plausible else GRAPH_LAYERS)))
+    elif kind == "merge":
+        item["type"] = draw(st.sampled_from(["add", "concat", "mul"]))
+    elif kind == "group":
+        item["layers"] = draw(st.lists(graph_items(depth + 1, plausible), min_size=1, max_size=3))
+    elif plausible:
+        item["branches"] = draw(st.lists(st.one_of(st.just([]), st.lists(graph_items(depth + 1, True), min_size=1,
+                                                                         max_size=2)), min_size=2, max_size=3))
+        item["join"] = draw(st.sampled_from(["concat", "add", "mul"]))
+    else:
+        branch = st.one_of(st.just([]), st.lists(graph_items(depth + 1), min_size=1, max_size=2),
+                           st.fixed_dictionaries({"name": st.sampled_from(GRAPH_NAMES + ["in", ""]),
+                                                  "layers": st.lists(graph_items(depth + 1), max_size=2)}),
+                           values)
+        item["branches"] = draw(st.one_of(st.lists(branch, min_size=0, max_size=3), values))
+        if draw(st.booleans()):
+            item["join"] = draw(st.one_of(st.sampled_from(["concat", "add", "mul", "max", "Concat"]), values))
+    if draw(st.integers(0, 2)) == 0 or (kind == "merge" and (plausible or draw(st.booleans()))):
+        item["from"] = draw(refs if plausible else st.one_of(refs, st.lists(refs, max_size=3)))
+    if kind == "merge" and not plausible and draw(st.integers(0, 2)) == 0:
+        item["inputs"] = draw(st.one_of(st.lists(refs, max_size=3), refs))
+    if not plausible and draw(st.integers(0, 2)) == 0:
+        item["name"] = draw(st.sampled_from(GRAPH_NAMES + ["in", "prev", "input", "a.b", "join", 3]))
+    if draw(st.integers(0, 3)) == 0:
+        item["repeat"] = draw(st.sampled_from([1, 2, 3] if plausible else [1, 2, 3, 0, "2", "i + 1"]))
+    if not plausible and draw(st.integers(0, 8)) == 0:
+        item["first"] = draw(st.sampled_from([{"S": 2}, {"M": 4}, {"from": "in"}, {"K": [1, 3]}, 2]))
+    return item
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_random_graph_specs(workdir: Path, data: Any) -> None:
+    plausible = data.draw(st.booleans(), label="plausible")
+    items = data.draw(st.lists(graph_items(0, plausible), min_size=1, max_size=5), label="layers")
+    if plausible:
+        items = [{"type": "pointwise", "name": "stem", "M": 8}, *items]
+    doc = {"vars": {"resolution": 8}, "input": ["resolution", "resolution", 8], "layers": items}
+    spec = workdir / "graph.yaml"
+    spec.write_text(_dump(doc), encoding="utf-8")
+    options = data.draw(st.sampled_from([[], ["--format", "json"], ["--set", "resolution=R"], ["--depth", "1"]]))
+    check_invariant(["net", str(spec), *options])

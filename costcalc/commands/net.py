@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, main
+from costcalc.cli import _console, main, train_options, train_settings
 from costcalc.errors import SpecError
 
 NET_FORMATS = ("table", "json", "csv", "markdown", "latex")
@@ -46,8 +46,9 @@ def view_options(f: Any) -> Any:
               help="Hide rows nested deeper than this (0: top-level layers and blocks only).")
 @click.option("--top", type=click.IntRange(1, None), default=None, help="Only the N most expensive layers.")
 @view_options
+@train_options()
 def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | None, top: int | None,
-        units: str, params_view: str, dtype_bytes: int) -> None:
+        units: str, params_view: str, dtype_bytes: int, mode: str, batch: int | None, optimizer: str | None) -> None:
     """Costs of the network in SPEC, layer by layer, with totals and a breakdown by type.
 
     SPEC is a YAML file, or a model imported on the fly as `costcalc import` does: a .onnx file or
@@ -57,6 +58,7 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
     costcalc net examples/mobilenet_v1.yaml
     costcalc net examples/mobilenet_v1.yaml --set alpha=0.5 --set resolution=160
     costcalc net examples/resnet50.yaml --set resolution=R --format json
+    costcalc net examples/resnet50.yaml --mode train --batch 256 --optimizer adam
     costcalc net model.onnx --set height=H --set width=W
     """
     from costcalc.importer import spec_from_argument, unknown_layers
@@ -65,7 +67,6 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
 
     notes: list[str] = []
     loaded = spec_from_argument(spec, parse_sets(sets), notes)
-    result = evaluate_network(loaded)
     for note in notes:
         click.echo(f"note: {note}", err=True)
     unknown = unknown_layers(loaded)
@@ -73,6 +74,12 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         listed = ", ".join(f"{path} ({op})" for path, op in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         click.echo(f"warning: {len(unknown)} layer{'s' if len(unknown) != 1 else ''} of unknown cost counted as 0: "
                    f"{listed}", err=True)
+    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"))
+    if train is not None:
+        from costcalc.render.training import echo_net_train
+
+        return echo_net_train(loaded, fmt, *train, units, dtype_bytes, depth, top, by_type)
+    result = evaluate_network(loaded)
     view = View(units=units, params=params_view, depth=depth, top=top, dtype_bytes=dtype_bytes)
     if fmt == "json":
         doc = net_json(result, view)

@@ -13,7 +13,15 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, _parse_params, dimension_options, layer_field_options, main
+from costcalc.cli import (
+    _console,
+    _parse_params,
+    dimension_options,
+    layer_field_options,
+    main,
+    train_options,
+    train_settings,
+)
 from costcalc.errors import CostcalcError, UsageError
 
 NEEDS_TORCH = "costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
@@ -48,8 +56,10 @@ def _torch_build() -> Any:
               help="meta: PyTorch runs the same operators on shapes only (fast, same counts); "
                    "cpu: a real forward pass on a zero tensor.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@train_options()
 def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, params: tuple[str, ...],
-           bias: bool | None, depth: int | None, device: str, fmt: str, **dims: Any) -> None:
+           bias: bool | None, depth: int | None, device: str, fmt: str, mode: str, batch: int | None,
+           optimizer: str | None, **dims: Any) -> None:
     """Check costcalc's counts against PyTorch: MACs = FlopCounterMode / 2, params = sum(p.numel()),
     output shapes, layer by layer and in total. Exit status 1 on any disagreement.
 
@@ -57,6 +67,7 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
     costcalc verify examples/mobilenet_v2.yaml
     costcalc verify examples/mobilenet_v2.yaml --set alpha=1.4
     costcalc verify --type bottleneck -H 56 -N 64 -M 256 -S 2
+    costcalc verify examples/mobilenet_v2.yaml --mode train --batch 8 --optimizer adam
     """
     given = {k: v for k, v in dims.items() if v is not None}
     if (spec is None) == (type_name is None):
@@ -66,14 +77,12 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
                          "use --set NAME=VALUE for spec variables")
     if type_name is not None and sets:
         raise UsageError("--set applies to a SPEC; give dimensions of --type as -H, -N, -M, ...")
+    train = train_settings(mode, batch, optimizer, fmt, ("table", "json"))
     tb = _torch_build()
+    if train is not None:
+        return _verify_train(tb, spec, sets, type_name, given, params, bias, depth, device, fmt, *train)
     if spec is not None:
-        from costcalc.spec import load_spec, parse_override
-
-        overrides = dict(parse_override(s) for s in sets)
-        net = load_spec(spec, overrides)
-        if net.symbolic:
-            raise UsageError(f"{spec}: verify needs numbers, but a variable is a symbol; set it with --set")
+        net = _load_numeric(spec, sets)
         v = tb.verify_network(net, device=device)
         v.notes.extend(_network_notes(net))
         default_depth = min((nl.depth for nl in net.layers), default=0)
@@ -93,8 +102,44 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
         raise click.exceptions.Exit(1)
 
 
+def _load_numeric(spec: str, sets: tuple[str, ...]) -> Any:
+    from costcalc.spec import load_spec, parse_override
+
+    overrides = dict(parse_override(s) for s in sets)
+    net = load_spec(spec, overrides)
+    if net.symbolic:
+        raise UsageError(f"{spec}: verify needs numbers, but a variable is a symbol; set it with --set")
+    return net
+
+
+def _verify_train(tb: Any, spec: str | None, sets: tuple[str, ...], type_name: str | None, given: dict[str, Any],
+                  params: tuple[str, ...], bias: bool | None, depth: int | None, device: str, fmt: str,
+                  batch: int, optimizer: str) -> None:
+    """``verify --mode train``: one training step against PyTorch's (exit 1 on any disagreement)."""
+    from costcalc.render.training import verify_train_json, verify_train_table
+
+    if spec is not None:
+        net = _load_numeric(spec, sets)
+        v = tb.verify_training(net, batch=batch, optimizer=optimizer, device=device)
+        shown = depth if depth is not None else min((nl.depth for nl in net.layers), default=0)
+    else:
+        layer, inputs = _verify_type(tb, type_name, given, params, bias, device, build_only=True)  # type: ignore[arg-type]
+        v = tb.verify_training(layer, *inputs, batch=batch, optimizer=optimizer, device=device, path=type_name)
+        shown = depth
+    if fmt == "json":
+        click.echo(json.dumps(verify_train_json(v), indent=2))
+    else:
+        verify_train_table(v, _console(), shown)
+    if not v.ok:
+        for c in v.mismatches:
+            click.echo(f"Error: {c.path} ({c.type}): {'; '.join(c.problems)}", err=True)
+        for p in v.total_problems:
+            click.echo(f"Error: {v.name}: {p}", err=True)
+        raise click.exceptions.Exit(1)
+
+
 def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[str, ...],
-                 bias: bool | None, device: str) -> Any:
+                 bias: bool | None, device: str, build_only: bool = False) -> Any:
     from costcalc.cost import Shape
     from costcalc.layers import DimError, get_type
 
@@ -116,6 +161,8 @@ def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[s
     try:
         layer = lt.make(**fields)
         inputs = layer.standalone_inputs(Shape(h, w, n), m_extra)
+        if build_only:
+            return layer, inputs
         return tb.verify_layer(layer, *inputs, path=lt.name, device=device)
     except DimError as e:
         raise UsageError(f"{type_name}: {e}") from None
