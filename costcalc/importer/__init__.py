@@ -106,7 +106,8 @@ def import_source(source: str, *, kwargs: Mapping[str, Any] | None = None,
     return finish_torch(ti, source, allow_unknown, check)
 
 
-def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool = False) -> ImportResult:
+def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool = False,
+                 fold_blocks: bool = True) -> ImportResult:
     """The spec of a traced PyTorch model; ``check`` compares with FlopCounterMode at the traced size."""
     import torch as _torch
 
@@ -115,7 +116,7 @@ def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool 
     shape = ti.input_shape
     res = finish(ti.graph, ti.sizes, ti.name, source, allow_unknown,
                  [f"Imported by costcalc import from {source} (torch.export, PyTorch "
-                  f"{_torch.__version__.split('+')[0]}); the module's code ran to build it."])
+                  f"{_torch.__version__.split('+')[0]}); the module's code ran to build it."], fold_blocks)
     if check:
         flops, params = torch_reference(ti.model, shape)
         totals = res.result.totals
@@ -187,15 +188,19 @@ def unsupported_message(items: Sequence[Unsupported], allow_unknown: bool = Fals
 
 
 def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown: bool,
-           header: Sequence[str] = ()) -> ImportResult:
+           header: Sequence[str] = (), fold_blocks: bool = True) -> ImportResult:
     """Write ``graph`` as a spec, load it back, check its shapes and state where its closed form
-    holds. Unsupported operators are an error unless ``allow_unknown``."""
+    holds. Unsupported operators are an error unless ``allow_unknown``. ``fold_blocks``: fold
+    squeeze-and-excitation modules into ``se`` layers where this costcalc has the type."""
     from costcalc.importer.writer import spec_items, to_yaml
 
     if graph.unsupported and not allow_unknown:
         raise ImportFailure(unsupported_message(graph.unsupported))
     if not graph.ops:
         raise ImportFailure(f"{source}: the model has no operators costcalc counts")
+    from costcalc.importer.ir import fold_se
+
+    se = fold_se(graph) if fold_blocks else 0
     items, paths = spec_items(graph, sizes, _arity())
     if graph.spec_input is not None:
         h, w, c = graph.spec_input
@@ -225,6 +230,8 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
                      + " (costcalc net --set " + next(iter(sizes.defaults)) + "=R).")
         text = to_yaml(doc, lines)
     notes = list(graph.notes)
+    if se:
+        notes.append(f"{se} squeeze-and-excitation module{'s' if se != 1 else ''} folded into 'se' layers")
     if graph.unsupported:
         notes.append(unsupported_message(graph.unsupported, allow_unknown=True))
     return ImportResult(name, source, text, doc, notes, list(graph.unsupported), conditions, result,

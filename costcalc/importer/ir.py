@@ -375,3 +375,57 @@ def transpose(v: Any, perm: Sequence[int]) -> Shuffle | str:
     if isinstance(v, Shuffle) and v.stage == 1 and list(perm) == [0, 2, 1, 3, 4]:
         return Shuffle(v.src, v.groups, 2, v.node)
     return "a transpose that is not part of a channel shuffle"
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-pattern folds, applied to the finished graph
+
+
+#: the gates a squeeze-and-excitation ends with (costcalc's ``se`` type)
+SE_GATES = ("sigmoid", "hardsigmoid")
+
+
+def fold_se(graph: Graph) -> int:
+    """Squeeze-and-excitation as one ``se`` layer where the match is exact: global average pool of
+    x → 1×1 conv N→B with an activation → 1×1 conv B→N with a sigmoid or hard-sigmoid → x times the
+    gate, each intermediate used only there, with biases on both convs or on neither. The four ops
+    become one, in their common module; costcalc's ``se`` expands into the same layers (pool, conv,
+    activation, conv, gate, channel multiply), so every count is unchanged. Returns how many were
+    folded."""
+    if not supports("se", "B", "act", "gate", "bias"):
+        return 0
+    uses: dict[int, int] = {}
+    for op in graph.ops:
+        for t in op.inputs:
+            uses[id(t)] = uses.get(id(t), 0) + 1
+    if graph.output is not None:
+        uses[id(graph.output)] = uses.get(id(graph.output), 0) + 1
+    drop: set[int] = set()
+    folded = 0
+    for m in graph.ops:
+        if m.type not in ("mul", "channel_mul") or len(m.inputs) != 2:
+            continue
+        x, g = m.inputs
+        f2 = g.producer
+        f1 = f2.inputs[0].producer if f2 is not None and f2.inputs else None
+        p = f1.inputs[0].producer if f1 is not None and f1.inputs else None
+        if p is None or f1 is None or f2 is None or p.type != "global_avgpool" or p.inputs[0] is not x:
+            continue
+        if f1.type != "pointwise" or f2.type != "pointwise" or f2.fields.get("act") not in SE_GATES:
+            continue
+        if any(f.fields.get(k) for f in (f1, f2) for k in ("bn", "S", "G")) or not f1.fields.get("act"):
+            continue
+        if bool(f1.fields.get("bias")) != bool(f2.fields.get("bias")):
+            continue
+        if any(uses.get(id(t)) != 1 for t in (p.output, f1.output, f2.output)):
+            continue
+        fields = {"B": f1.fields["M"], "act": f1.fields["act"], "gate": f2.fields["act"]}
+        if not f1.fields.get("bias"):
+            fields["bias"] = False
+        scope = _common(_common(p.scope, f1.scope), _common(f2.scope, m.scope))
+        m.type, m.fields, m.inputs, m.scope, m.name = "se", fields, [x], scope, "se"
+        m.source = f"{p.source} + {f1.source} + {f2.source} + {m.source}"
+        drop.update(id(o) for o in (p, f1, f2))
+        folded += 1
+    graph.ops = [op for op in graph.ops if id(op) not in drop]
+    return folded
