@@ -313,8 +313,33 @@ def test_round_trip_examples_all(example: str) -> None:
     check_round_trip(example)
 
 
-def test_twelve_examples() -> None:
-    assert len(EXAMPLES) == 12
+#: the twelve seed examples (the others are torchvision's zoo written in the graph language)
+SEEDS = ["fd_mobilenet.yaml", "mobilenet_v1.yaml", "mobilenet_v2.yaml", "resnet101.yaml", "resnet152.yaml",
+         "resnet18.yaml", "resnet34.yaml", "resnet50.yaml", "resnet50_v1_5.yaml", "resnext50_32x4d.yaml",
+         "shufflenet_v1.yaml", "shufflenet_v2.yaml"]
+
+
+def test_round_trip_covers_the_seed_examples() -> None:
+    assert set(SEEDS) <= set(EXAMPLES) and set(ROUND_TRIP_DEFAULT) <= set(SEEDS)
+
+
+def test_round_trip_option_a_shortcut() -> None:
+    """ResNet's option A shortcut in PyTorch (strided slice, zero channels) imports as pad_shortcut."""
+    from costcalc.torch_build import to_torch
+
+    text = textwrap.dedent("""
+        name: option A
+        input: [32, 32, 16]
+        defaults: {shortcut: A}
+        layers:
+          - {type: basic, M: 32, S: 2}
+          - {type: global_avgpool}
+          - {type: fc, M: 10}
+        """)
+    spec = load_text(text, "optionA")
+    res = finish_torch(import_module(to_torch(spec), "optionA", (16, 32, 32)), "optionA")
+    assert "{type: pad_shortcut, name: shortcut, M: 32, S: 2, from: in}" in res.text
+    assert res.result.totals == evaluate_network(spec).totals
 
 
 # ----------------------------------------------------------------------------------------------

@@ -325,15 +325,32 @@ class Shuffle:
     node: str
 
 
+#: input sizes at which two size expressions are compared when sympy cannot prove them equal
+SAMPLES = tuple(range(1, 130)) + (224, 225, 255, 256, 299, 300, 384, 512, 600, 1023, 1024)
+
+
 def same_size(a: Any, b: Any) -> bool:
-    """Whether two sizes (ints or sympy expressions) are certainly equal."""
+    """Whether two sizes (ints or sympy expressions in the input size) are equal. PyTorch writes one
+    size in several floor forms (``(H − 1)//2 + 1`` and ``(H + 1)//2``) that sympy cannot always
+    prove equal; those are compared at every input size in :data:`SAMPLES` (each symbol alone and
+    all together), where two different floor expressions of the small strides of a network differ."""
     if isinstance(a, int) and isinstance(b, int):
         return a == b
     try:
         import sympy
 
-        return bool(sympy.simplify(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True)) == 0)
-    except Exception:  # noqa: BLE001 - different kinds of object: not provably equal
+        ea, eb = sympy.sympify(a, strict=True), sympy.sympify(b, strict=True)
+        if sympy.simplify(ea - eb) == 0:
+            return True
+        symbols = sorted(ea.free_symbols | eb.free_symbols, key=str)
+        if not symbols:
+            return False
+        for v in SAMPLES:
+            for chosen in ([{s: v for s in symbols}] + [{s: v if s == t else v + 1 for s in symbols} for t in symbols]):
+                if ea.subs(chosen) != eb.subs(chosen):
+                    return False
+        return True
+    except Exception:  # noqa: BLE001 - different kinds of object: not equal
         return False
 
 
@@ -346,11 +363,12 @@ def is_gate(shape: Sequence[Any]) -> bool:
     return len(shape) == 4 and all(isinstance(s, int) and s == 1 for s in shape[2:])
 
 
-def reshape(v: View | Shuffle, out: tuple[Any, ...], node: str) -> View | Shuffle | str:
+def reshape(v: View | Shuffle, out: tuple[Any, ...], node: str,
+            show: Callable[[Sequence[Any]], Sequence[Any]] = tuple) -> View | Shuffle | str:
     """What a reshape of ``v`` to ``out`` is to costcalc: the same tensor (a no-op, a flatten to
     (1, F), an unflatten of (1, C) to (1, C, 1, 1)), a step of a channel shuffle, or — as text —
     why costcalc cannot follow it. The finished shuffle is the caller's to emit (a Shuffle at
-    stage 3)."""
+    stage 3). ``show`` turns a shape into what a message shows (its numbers at the traced size)."""
     if isinstance(v, Shuffle):
         if v.stage == 2 and same_shape(out, v.src.shape):
             return Shuffle(v.src, v.groups, 3, v.node)
@@ -367,7 +385,7 @@ def reshape(v: View | Shuffle, out: tuple[Any, ...], node: str) -> View | Shuffl
     if len(v.shape) == 2 and len(out) == 4 and not v.flat and same_size(out[1], v.shape[1]) \
             and out[2] == 1 and out[3] == 1:
         return View(v.tensor, tuple(out))
-    return f"a reshape from {shape_text(v.shape)} to {shape_text(out)}"
+    return f"a reshape from {shape_text(show(v.shape))} to {shape_text(show(out))}"
 
 
 def transpose(v: Any, perm: Sequence[int]) -> Shuffle | str:

@@ -547,7 +547,7 @@ def _linear(w: _Walk, node: Any) -> None:
     if len(x.shape) > 2 and not x.flat and any(w.concrete(s) != 1 for s in x.shape[1:-1]):
         raise _Skip("a linear layer applied per position (costcalc's fc reads the whole flattened input)")
     if w.concrete(elements) != f:
-        raise _Skip(f"a linear layer on {f} features of a {shape_text(x.shape)} tensor")
+        raise _Skip(f"a linear layer on {f} features of a {shape_text(w._concrete_shape(x.shape))} tensor")
     w.use(weight, bias)
     w.emit(node, "fc", {"M": m} if bias is not None else {"M": m, "bias": False}, [x], "fc")
 
@@ -690,7 +690,8 @@ def _add(w: _Walk, node: Any) -> None:
         raise _Skip("an add with alpha ≠ 1")
     a, b = w.tensor(node, 0, spatial=False), w.tensor(node, 1, spatial=False)
     if not same_shape(a.shape, b.shape):
-        raise _Skip(f"a broadcasting add of {shape_text(a.shape)} and {shape_text(b.shape)}")
+        raise _Skip(f"a broadcasting add of {shape_text(w._concrete_shape(a.shape))} and "
+                    f"{shape_text(w._concrete_shape(b.shape))}")
     if a.flat != b.flat:
         raise _Skip("an add of a flattened and an unflattened tensor")
     w.emit(node, "add", {}, [a, b], "add", flat=a.flat)
@@ -712,7 +713,8 @@ def _mul(w: _Walk, node: Any) -> None:
     if is_gate(a.shape) and not is_gate(b.shape):
         a, b = b, a  # the full map first, the 1×1×C gate second
     elif not (is_gate(b.shape) or same_shape(a.shape, b.shape)):
-        raise _Skip(f"a broadcasting multiply of {shape_text(a.shape)} and {shape_text(b.shape)}")
+        raise _Skip(f"a broadcasting multiply of {shape_text(w._concrete_shape(a.shape))} and "
+                    f"{shape_text(w._concrete_shape(b.shape))}")
     t = _mul_type()
     if t is None:
         _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
@@ -755,7 +757,7 @@ def _reshape(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
     if not isinstance(v, (View, Shuffle)):
         raise _Skip("a reshape of a value costcalc does not follow")
-    r = reshape(v, w.shape(node), node.name)
+    r = reshape(v, w.shape(node), node.name, w._concrete_shape)
     if isinstance(r, str):
         raise _Skip(r)
     if isinstance(r, Shuffle) and r.stage == 3:
