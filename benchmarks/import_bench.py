@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,16 +38,30 @@ def env() -> dict[str, str]:
     return e
 
 
+#: runs ``costcalc ARGS`` and reports its own peak memory (not that of earlier children)
+_WRAP = """
+import resource, runpy, sys
+sys.argv = ["costcalc", *sys.argv[1:]]
+try:
+    runpy.run_module("costcalc", run_name="__main__")
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def run_cli(args: list[str]) -> tuple[float, int]:
-    """Seconds and peak resident memory (KiB) of ``python -m costcalc ARGS`` in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Seconds and peak resident memory (KiB) of ``costcalc ARGS`` in a fresh process."""
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "costcalc", *args], env=env(), capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", _WRAP, *args], env=env(), capture_output=True, text=True)
     dt = time.perf_counter() - t
     if r.returncode:
         sys.exit(f"costcalc {' '.join(args)} failed: {r.stderr.strip()}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(after, before)
+    rss = int(next(ln.split()[1] for ln in r.stderr.splitlines() if ln.startswith("maxrss")))
+    return dt, rss
 
 
 def stages(n: int) -> dict[str, float]:

@@ -283,6 +283,23 @@ def test_squeeze_excitation_folds_into_se_when_costcalc_has_it() -> None:
     assert (folded.result.totals.macs, folded.result.totals.params) == (flops // 2, params)
 
 
+def test_references_are_resolved_as_the_spec_loader_does() -> None:
+    """A name inside a group shadows the same name outside it: the writer must not use it for the
+    outer layer. blk.add joins blk.a with the top-level a, which from inside blk is '/a'."""
+    from costcalc.importer import finish
+    from costcalc.importer.ir import Graph, SizeVars, Tensor
+
+    x = Tensor((1, 3, 8, 8))
+    g = Graph(x)
+    a = g.emit("conv", {"M": 4}, [x], (1, 4, 8, 8), (), "a", "conv a")
+    b = g.emit("relu", {}, [a], (1, 4, 8, 8), (), "b", "relu b")
+    inner = g.emit("conv", {"M": 4}, [b], (1, 4, 8, 8), ("blk",), "a", "conv blk.a")
+    g.emit("add", {}, [inner, a], (1, 4, 8, 8), ("blk",), "add", "add blk.add")
+    res = finish(g, SizeVars({}, {}), "shadow", "test", False)
+    assert "{type: add, name: add, from: /a}" in res.text
+    assert "{type: conv, name: a, M: 4}" in res.text  # blk.a takes the previous output: no from
+
+
 # ----------------------------------------------------------------------------------------------
 # Round trip: the seed examples built in PyTorch, imported
 

@@ -241,7 +241,9 @@ def _value(v: Any, sizes: SizeVars) -> Any:
 # ----------------------------------------------------------------------------------------------
 # YAML text
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: text that YAML reads back as the same string when written plain: names and references
+#: (``layer1.0.conv1``, ``/stem``), never a number, a boolean or a null
+_PLAIN = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*$")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
