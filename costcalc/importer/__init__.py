@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from costcalc.importer.ir import Graph, ImportFailure, ImportUsageError, SizeVars, Unsupported
+from costcalc.importer.ir import Graph, ImportFailure, ImportUsageError, SizeVars, Unsupported, is_target
 
 #: most unsupported operators listed in one error message
 MAX_LISTED = 12
@@ -71,8 +71,6 @@ def is_importable(arg: str) -> bool:
     path, or ``package.module:callable`` that is not an existing file."""
     if arg.lower().endswith(".onnx"):
         return True
-    from costcalc.importer.torch_import import is_target
-
     return is_target(arg) and not os.path.exists(arg)
 
 

@@ -17,6 +17,7 @@ group nesting, and the framework's shape of its output, which checks costcalc's 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,6 +25,15 @@ from costcalc.errors import CostcalcError
 
 #: activations costcalc can append to a convolution (``act:``) and has as layers of their own
 ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu")
+
+
+#: ``package.module:callable`` (the callable may be a dotted attribute path)
+TARGET = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):(?P<attr>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)$")
+
+
+def is_target(text: str) -> bool:
+    """Whether ``text`` looks like ``package.module:callable``."""
+    return bool(TARGET.match(text))
 
 
 class ImportFailure(CostcalcError):

@@ -28,6 +28,7 @@ from costcalc.importer.ir import (
     Graph,
     ImportFailure,
     ImportUsageError,
+    TARGET,
     Shuffle,
     SizeVars,
     Tensor,
@@ -44,15 +45,6 @@ from costcalc.importer.ir import (
     supports,
     transpose,
 )
-
-#: ``package.module:callable`` (the callable may be a dotted attribute path)
-TARGET = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):(?P<attr>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)$")
-
-
-def is_target(text: str) -> bool:
-    """Whether ``text`` looks like ``package.module:callable``."""
-    return bool(TARGET.match(text))
-
 
 # ----------------------------------------------------------------------------------------------
 # Building the model
@@ -1082,4 +1074,4 @@ def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> tuple[int,
     return int(counter.get_total_flops()), int(params)
 
 
-__all__ = ["import_torch", "import_module", "load_model", "is_target", "torch_reference", "OPS", "TorchImport"]
+__all__ = ["import_torch", "import_module", "load_model", "torch_reference", "OPS", "TorchImport"]
