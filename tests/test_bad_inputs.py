@@ -55,6 +55,10 @@ def _in_corpus_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 # The corpus: tests/bad_inputs/<case>.yaml -> (exit status, exact message after "Error: ")
 
 SPEC_CASES = [
+    ('graph_branch_layer_mapping', 1, "graph_branch_layer_mapping.yaml:5:9: group module.branch1: a branch is a "
+     "list of layers; write this layer in brackets, [{type: ...}], or give the branch as {name: ..., layers: [...]}"),
+    ('graph_self_reference', 1, "graph_self_reference.yaml:4:26: layer b: inputs: 'b' is this item itself; a layer "
+     "cannot take its own output"),
     ('add_channel_mismatch', 1, 'add_channel_mismatch.yaml:5:5: layer add1: input=(8, 8, 16) + (8, 8, 8): add needs equal shapes (channels differs)'),
     ('add_spatial_mismatch', 1, 'add_spatial_mismatch.yaml:5:5: layer add1: input=(4, 4, 8) + (8, 8, 8): add needs equal shapes (H differs)'),
     ('add_without_from', 1, "add_without_from.yaml:4:5: layer add1: add needs 'from: <earlier layer>' (or 'in', '/input', or 'inputs: [...]') to merge with"),
@@ -97,7 +101,7 @@ SPEC_CASES = [
     ('from_mapping', 1, "from_mapping.yaml:3:17: layer add1: 'from' must name an earlier layer or list earlier layers, got {'a': 1}"),
     ('from_misspelled', 1, "from_misspelled.yaml:4:17: layer add1: from: no earlier layer or group 'stme' (did you mean 'stem'?)"),
     ('from_list_on_conv', 1, "from_list_on_conv.yaml:3:18: layer conv1: 'from' must name one earlier tensor, got ['input', 'input'] (only merge layers take a list)"),
-    ('graph_ambiguous_repeat', 1, "graph_ambiguous_repeat.yaml:8:17: layer add1: from: 'dense.x' is ambiguous: dense repeats 3 times; write dense.0.x … dense.2.x for one repetition (or, inside dense, x for this repetition's, prev.x for the previous one's)"),
+    ('graph_ambiguous_repeat', 1, "graph_ambiguous_repeat.yaml:8:17: layer add1: from: 'dense.x' is ambiguous: dense repeats 3 times; write dense.0.x … dense.2.x for one repetition (or, inside dense, x for this repetition's)"),
     ('graph_branch_not_list', 1, "graph_branch_not_list.yaml:4:5: group module.branch2: a branch must be a list of layers ([] for the identity), got 'conv'"),
     ('graph_branches_add_mismatch', 1, 'graph_branches_add_mismatch.yaml:3:5: layer module.join: input=(8, 8, 16) + (4, 4, 16): add needs equal shapes (H differs)'),
     ('graph_branches_unjoinable', 1, 'graph_branches_unjoinable.yaml:3:5: layer module.join: input=(8, 8, 16) ++ (4, 4, 16): concat needs equal H'),
@@ -108,8 +112,8 @@ SPEC_CASES = [
     ('graph_join_unknown', 1, "graph_join_unknown.yaml:7:5: group module: join must be one of concat, add, mul, got 'max'"),
     ('graph_kernel_three', 1, 'graph_kernel_three.yaml:3:25: layer conv1: K must be one number or [height, width], got [1, 2, 3]'),
     ('graph_mul_bad', 1, 'graph_mul_bad.yaml:3:5: layer se.join: input=(8, 8, 16) × (1, 1, 8): mul needs equal channels'),
-    ('graph_prev_first', 1, 'graph_prev_first.yaml:7:21: layer stage.0.add1: from: repetition 0 of stage has no previous repetition'),
-    ('graph_reserved_name', 1, "graph_reserved_name.yaml:3:18: name 'in' is reserved for references (in: this group's input, input: the network's, prev: the previous repetition); choose another"),
+    ('graph_prev_first', 1, "graph_prev_first.yaml:7:21: layer stage.0.add1: from: 'prev.a': there is no 'prev' reference; in a repeated group, 'in' is this repetition's input, which is the previous repetition's output"),
+    ('graph_reserved_name', 1, "graph_reserved_name.yaml:3:18: name 'in' is reserved for references (in: this group's input, input: the network's); choose another"),
     ('graph_unknown_name', 1, "graph_unknown_name.yaml:7:21: layer block.add1: from: no earlier layer or group 'stme' in block (did you mean 'stem'?)"),
     ('group_empty', 1, 'group_empty.yaml:3:19: group stage: layers must be a non-empty list, got []'),
     ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first, from and layers (layer fields belong to its layers)"),
@@ -191,47 +195,13 @@ def test_spec_case(case: str, code: int, message: str) -> None:
 # Cases whose message is not yet the one it should be: (case, exit status, the message it should
 # give, why, the message it gives today). The first is a strict xfail; the last is pinned beside it
 # so that any change to it is seen.
-UNCLEAR_CASES = [
-    ('graph_branch_layer_mapping', 1,
-     "graph_branch_layer_mapping.yaml:5:9: group module.branch1: a branch must be a list of layers ([] for the "
-     "identity), got {'type': 'conv', 'M': 16} (one layer: write it as a list, [{type: conv, ...}])",
-     "a layer written where a branch (a list of layers) belongs is reported as an unknown key 'type' of a "
-     "branch mapping, which points away from the mistake (the missing [ ])",
-     "graph_branch_layer_mapping.yaml:5:10: group module.branch1: unknown key 'type'; a branch is a list of "
-     "layers, or a mapping with name and layers"),
-    ('graph_self_reference', 1,
-     "graph_self_reference.yaml:4:26: layer b: inputs: 'b' is this layer itself; a layer can only take the "
-     "output of an earlier one",
-     "a layer that names itself is told that it 'comes later (line 4)', on its own line",
-     "graph_self_reference.yaml:4:26: layer b: inputs: 'b' comes later (line 4); a layer can only take the "
-     "output of an earlier one"),
-]
-
-
-@pytest.mark.parametrize("case, code, message", [
-    pytest.param(c[0], c[1], c[2], marks=pytest.mark.xfail(strict=True, reason=c[3])) for c in UNCLEAR_CASES
-], ids=[c[0] for c in UNCLEAR_CASES])
-def test_spec_case_should_be(case: str, code: int, message: str) -> None:
-    status, output = run("net", f"{case}.yaml")
-    assert status == code
-    assert one_line_error(output) == message
-
-
-@pytest.mark.parametrize("case, code, message", [(c[0], c[1], c[4]) for c in UNCLEAR_CASES],
-                         ids=[c[0] for c in UNCLEAR_CASES])
-def test_spec_case_today(case: str, code: int, message: str) -> None:
-    status, output = run("net", f"{case}.yaml")
-    assert one_line_error(output) == message
-    assert status == code
-
-
 def test_every_corpus_file_has_a_row() -> None:
     files = {p.stem for p in BAD.glob("*.yaml")} - {"ok"}
-    assert files == {c[0] for c in SPEC_CASES} | {c[0] for c in UNCLEAR_CASES}
+    assert files == {c[0] for c in SPEC_CASES}
 
 
 def test_messages_name_file_line_and_column() -> None:
-    for case, _, message in SPEC_CASES + [(c[0], c[1], m) for c in UNCLEAR_CASES for m in (c[2], c[4])]:
+    for case, _, message in SPEC_CASES:
         assert message.startswith(f"{case}.yaml:"), message
         if case not in ("empty", "only_comment", "top_scalar"):
             line_col = message.split(":")[1:3]
