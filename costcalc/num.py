@@ -109,7 +109,10 @@ def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
         return (size + 2 * pad - d * (k - 1) - 1) // s + 1
     if p is None or normalize(2 * p - d * (k - 1)) == 0:  # "same" padding
         return div(size, s)
-    return normalize(div(size + 2 * p - d * (k - 1) - 1, s) + 1)
+    # cancel: with a symbolic kernel, (H − K)/K + 1 is H/K (a patch embedding, a K×K/K conv)
+    import sympy
+
+    return normalize(sympy.cancel(to_sympy(div(size + 2 * p - d * (k - 1) - 1, s) + 1)))
 
 
 def var_json(x: Any) -> Any:
