@@ -58,9 +58,14 @@ class GroupNorm(Leaf):
     category = "groupnorm"
 
     def check(self, *inputs: Shape) -> None:
-        c = inputs[0].c
+        x = inputs[0]
+        c = x.c
         if is_int(self.G) and is_int(c) and c % self.G:
             raise DimError("G", self.G, f"groups must divide the channels N={c}")
+        if all(is_int(v) for v in (self.G, *x)) and x.elements == self.G:
+            # as PyTorch: a group of one element has no variance to normalize by
+            raise DimError("G", self.G, f"each group would hold a single element ({x.h}×{x.w}×{c} in "
+                           f"{self.G} groups); PyTorch refuses it")
 
     def out_shape(self, *inputs: Shape) -> Shape:
         return inputs[0]
