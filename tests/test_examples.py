@@ -52,6 +52,8 @@ def test_every_example_is_tested():
     assert ALL == sorted([
         "fd_mobilenet", "mobilenet_v1", "mobilenet_v2", "resnet101", "resnet152", "resnet18",
         "resnet34", "resnet50", "resnet50_v1_5", "resnext50_32x4d", "shufflenet_v1", "shufflenet_v2",
+        # RegNet, ConvNeXt, ViT, RepVGG: tests/test_modern_blocks.py
+        "convnext_tiny", "regnet_x_400mf", "regnet_y_400mf", "repvgg_a0", "repvgg_a0_deploy", "vit_b_16",
     ])
 
 

@@ -241,7 +241,7 @@ class RegNetBlock(Block):
     With N = M = B at stride 1: MACs = H·W·(2·N² + 9·N·g) (X) plus 2·N·round(N/R) (Y)."""
 
     M: Num | None = dim(None, "output width w (default: input width N)", unit_default=True)
-    g: Num = dim(None, "group width: channels per group of the 3×3 (must divide B)")
+    g: Num = dim(None, "group width: channels per group of the 3×3, dividing B")
     B: Num | None = dim(None, "bottleneck width w/b (default: M, bottleneck ratio b = 1)")
     S: Num = dim(1, "stride of the 3×3 and of the projection", symbol=False)
     R: Num = dim(4, "SE reduction: squeeze width round(N/R) of the block input (se_ratio = 1/R = 0.25)")

@@ -234,7 +234,7 @@ class Attention(Block):
     gives each part). MACs = 4·L·D² + 2·L²·D; params = 4·D² + 4·D (with ``bias``, as PyTorch's
     default; 4·D² without)."""
 
-    heads: Num = dim(None, "attention heads h (must divide N)")
+    heads: Num = dim(None, "attention heads h, dividing N")
     bias: bool = opt(True, "biases on the QKV and output projections")
 
     def check(self, *inputs: Shape) -> None:
@@ -274,7 +274,7 @@ class EncoderBlock(Block):
     then y + MLP(LN(y)) with an MLP of hidden width B (default 4·N). On L tokens of width D with
     B = 4·D: MACs = 12·L·D² + 2·L²·D; params = 12·D² + 13·D."""
 
-    heads: Num = dim(None, "attention heads h (must divide N)")
+    heads: Num = dim(None, "attention heads h, dividing N")
     B: Num | None = dim(None, "MLP hidden width (default: 4·N)")
 
     def check(self, *inputs: Shape) -> None:
