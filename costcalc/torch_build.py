@@ -12,7 +12,9 @@ graph that :class:`BlockModule` replays. A new block type therefore needs no cod
 
 Every module that corresponds to a costcalc row carries that row's path in ``costcalc_path``.
 The modules keep costcalc's shape model: tensors stay 4-D (N, C, H, W) throughout; ``fc`` flattens
-its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M.
+its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M; a sequence of L tokens of width D
+(costcalc's L×1×D) is ``(1, D, L, 1)``, and per-position modules (``nn.Linear``, ``nn.LayerNorm``)
+run channels-last on it.
 
 PyTorch is an optional dependency: this module imports it at import time, so only
 ``costcalc verify`` and its tests import this module.
