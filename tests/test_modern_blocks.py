@@ -696,3 +696,23 @@ def test_conv_transpose_peers_over_count_by_stride_squared():
     _, true, _ = cost_of("conv_transpose", Shape(14, 14, 64), M=32, K=2, S=2)
     assert true.macs == 14 * 14 * 64 * 32 * 2 * 2
     assert 28 * 28 * 32 * 2 * 2 * 64 == 4 * true.macs  # counted on the 28×28 output
+
+
+def test_numeric_path_does_not_import_sympy_or_torch():
+    """The new types' numeric rules stay in plain ints (no sympy; PyTorch only for verify)."""
+    import subprocess
+    import sys
+
+    names = ["regnet_x_400mf", "regnet_y_400mf", "convnext_tiny", "vit_b_16", "repvgg_a0", "repvgg_a0_deploy"]
+    code = (
+        "import sys\n"
+        "from costcalc.network import evaluate_network\n"
+        "from costcalc.spec import load_spec\n"
+        f"for n in {names!r}:\n"
+        f"    evaluate_network(load_spec({str(EXAMPLES)!r} + '/' + n + '.yaml'))\n"
+        "assert 'sympy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
+    )
+    root = str(EXAMPLES.parent)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                            env={"PYTHONPATH": root, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
