@@ -126,7 +126,10 @@ def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1, ceil: bool = 
     c = 2 * p - d * (k - 1) - 1
     if is_int(c) and is_int(s):
         return normalize(div(size, s) + (-(-c // s) if ceil else c // s) + 1)
-    return normalize(div(size + c, s) + 1)
+    # a symbolic window: cancel, so (H − K)/K + 1 is H/K (a patch embedding, a K×K/K conv)
+    import sympy
+
+    return normalize(sympy.cancel(to_sympy(div(size + c, s) + 1)))
 
 
 def var_json(x: Any) -> Any:

@@ -12,7 +12,9 @@ graph that :class:`BlockModule` replays. A new block type therefore needs no cod
 
 Every module that corresponds to a costcalc row carries that row's path in ``costcalc_path``.
 The modules keep costcalc's shape model: tensors stay 4-D (N, C, H, W) throughout; ``fc`` flattens
-its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M.
+its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M; a sequence of L tokens of width D
+(costcalc's L×1×D) is ``(1, D, L, 1)``, and per-position modules (``nn.Linear``, ``nn.LayerNorm``)
+run channels-last on it.
 
 PyTorch is an optional dependency: this module imports it at import time, so only
 ``costcalc verify`` and its tests import this module.
@@ -46,6 +48,18 @@ from costcalc.layers.primitives import (
     Mul,
     PadShortcut,
     Pool,
+)
+from costcalc.layers.modern import ChannelGate, ConvTranspose, LayerScale, Upsample
+from costcalc.layers.norm import GroupNorm, LayerNorm
+from costcalc.layers.transformer import (
+    AttentionContext,
+    AttentionScores,
+    AttentionSoftmax,
+    ClassToken,
+    Linear,
+    PosEmbed,
+    SelectToken,
+    Tokens,
 )
 from costcalc.num import is_int, pair
 
@@ -241,6 +255,206 @@ def _(layer: PadShortcut, *inputs: Shape) -> nn.Module:
     c = _int(layer, "N", inputs[0].c)
     m = c if layer.M is None else _int(layer, "M", layer.M)
     return PadShortcutModule(_int(layer, "S", layer.S), m - c)
+
+
+# -- normalization, upsampling, tokens and attention ------------------------------------------
+# A token sequence L × 1 × D is the NCHW tensor (1, D, L, 1); per-position modules (LayerNorm,
+# Linear) run channels-last on it, exactly as ConvNeXt runs them on its maps.
+
+
+class ChannelsLast(nn.Module):
+    """Apply ``inner`` (``nn.Linear``, ``nn.LayerNorm``) over the channels of each position:
+    NCHW → NHWC → inner → NCHW, as ConvNeXt's ``Permute`` and ``LayerNorm2d`` do."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+@_leaf.register
+def _(layer: LayerNorm, *inputs: Shape) -> nn.Module:
+    return ChannelsLast(nn.LayerNorm(_int(layer, "N", inputs[0].c)))
+
+
+@_leaf.register
+def _(layer: GroupNorm, *inputs: Shape) -> nn.Module:
+    return nn.GroupNorm(_int(layer, "G", layer.G), _int(layer, "N", inputs[0].c))
+
+
+@_leaf.register
+def _(layer: Linear, *inputs: Shape) -> nn.Module:
+    x = inputs[0]
+    return ChannelsLast(nn.Linear(_int(layer, "N", x.c), _int(layer, "M", layer._m(x)), bias=bool(layer.bias)))
+
+
+@_leaf.register
+def _(layer: ConvTranspose, *inputs: Shape) -> nn.Module:
+    x = inputs[0]
+    k, s, p, op, d, g = (_int(layer, f, getattr(layer, f)) for f in ("K", "S", "P", "output_padding", "D", "G"))
+    return nn.ConvTranspose2d(_int(layer, "N", x.c), _int(layer, "M", layer._m(x)), k, stride=s, padding=p,
+                              output_padding=op, groups=g, bias=bool(layer.bias), dilation=d)
+
+
+@_leaf.register
+def _(layer: Upsample, *inputs: Shape) -> nn.Module:
+    align = bool(layer.align_corners) if layer.mode != "nearest" else None
+    return nn.Upsample(scale_factor=_int(layer, "scale", layer.scale), mode=layer.mode, align_corners=align)
+
+
+class ScaleModule(nn.Module):
+    """A learnable per-channel scale (ConvNeXt's ``layer_scale``, a C × 1 × 1 parameter)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x
+
+
+@_leaf.register
+def _(layer: LayerScale, *inputs: Shape) -> nn.Module:
+    return ScaleModule(_int(layer, "N", inputs[0].c))
+
+
+class MulModule(nn.Module):
+    """A map times a gate broadcast over it (squeeze-and-excitation's channel multiply)."""
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return x * gate
+
+
+@_leaf.register
+def _(layer: ChannelGate, *inputs: Shape) -> nn.Module:
+    return MulModule()
+
+
+def _as_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) → (B, C, H·W, 1): the H·W positions as tokens, in row-major order (ViT's)."""
+    return x.flatten(2).unsqueeze(-1)
+
+
+class TokensModule(nn.Module):
+    """Flatten the positions into tokens: (B, C, H, W) → (B, C, H·W, 1), a view."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _as_tokens(x)
+
+
+@_leaf.register
+def _(layer: Tokens, *inputs: Shape) -> nn.Module:
+    return TokensModule()
+
+
+class ClassTokenModule(nn.Module):
+    """Prepend a learnable class token (ViT's ``class_token``) to the tokens."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, width, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _as_tokens(x)
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1, -1), x], dim=2)
+
+
+@_leaf.register
+def _(layer: ClassToken, *inputs: Shape) -> nn.Module:
+    return ClassTokenModule(_int(layer, "N", inputs[0].c))
+
+
+class PosEmbedModule(nn.Module):
+    """Add a learnable position embedding (ViT's ``pos_embedding``), one vector per position."""
+
+    def __init__(self, shape: Shape) -> None:
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.zeros(1, int(shape.c), int(shape.h), int(shape.w)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.pos_embedding
+
+
+@_leaf.register
+def _(layer: PosEmbed, *inputs: Shape) -> nn.Module:
+    x = inputs[0]
+    return PosEmbedModule(Shape(*(_int(layer, a, v) for a, v in zip("HWN", x))))
+
+
+class SelectTokenModule(nn.Module):
+    """Keep the first token (torchvision's ``x[:, 0]``): (B, C, L, 1) → (B, C, 1, 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _as_tokens(x)[:, :, :1]
+
+
+@_leaf.register
+def _(layer: SelectToken, *inputs: Shape) -> nn.Module:
+    return SelectTokenModule()
+
+
+def _heads_split(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, L, D) → (B, h, L, D/h)."""
+    b, n, d = t.shape
+    return t.reshape(b, n, heads, d // heads).transpose(1, 2)
+
+
+def _qkv_tokens(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The packed projections (B, 3D, H, W) as Q, K, V of shape (B, L, D) each, in
+    ``nn.MultiheadAttention``'s order of its ``in_proj_weight``."""
+    return qkv.flatten(2).transpose(1, 2).chunk(3, dim=-1)
+
+
+class AttentionScoresModule(nn.Module):
+    """Q·Kᵀ / √(D/h) per head: (B, 3D, H, W) → (B, h, L, L). The matmul is a ``bmm`` for
+    ``FlopCounterMode`` (2·L²·D flops)."""
+
+    def __init__(self, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, qkv: torch.Tensor) -> torch.Tensor:
+        q, k, _ = _qkv_tokens(qkv)
+        q, k = _heads_split(q, self.heads), _heads_split(k, self.heads)
+        return torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}"
+
+
+class SoftmaxModule(nn.Module):
+    """Softmax over the keys (the last axis) of (B, h, L, L) scores."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x, dim=-1)
+
+
+class AttentionContextModule(nn.Module):
+    """softmax(Q·Kᵀ)·V per head, heads concatenated: ((B, h, L, L), (B, 3D, H, W)) → (B, D, H, W).
+    The matmul is a ``bmm`` for ``FlopCounterMode`` (2·L²·D flops)."""
+
+    def forward(self, weights: torch.Tensor, qkv: torch.Tensor) -> torch.Tensor:
+        _, _, v = _qkv_tokens(qkv)
+        b, n, d = v.shape
+        y = torch.matmul(weights, _heads_split(v, weights.shape[1]))  # (B, h, L, D/h)
+        return y.transpose(1, 2).reshape(b, n, d).transpose(1, 2).reshape(b, d, qkv.shape[2], qkv.shape[3])
+
+
+@_leaf.register
+def _(layer: AttentionScores, *inputs: Shape) -> nn.Module:
+    return AttentionScoresModule(_int(layer, "heads", layer.heads))
+
+
+@_leaf.register
+def _(layer: AttentionSoftmax, *inputs: Shape) -> nn.Module:
+    return SoftmaxModule()
+
+
+@_leaf.register
+def _(layer: AttentionContext, *inputs: Shape) -> nn.Module:
+    return AttentionContextModule()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -55,9 +55,14 @@ def _in_corpus_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 # The corpus: tests/bad_inputs/<case>.yaml -> (exit status, exact message after "Error: ")
 
 SPEC_CASES = [
+    ('graph_branch_layer_mapping', 1, "graph_branch_layer_mapping.yaml:5:9: group module.branch1: a branch is a "
+     "list of layers; write this layer in brackets, [{type: ...}], or give the branch as {name: ..., layers: [...]}"),
+    ('graph_self_reference', 1, "graph_self_reference.yaml:4:26: layer b: inputs: 'b' is this item itself; a layer "
+     "cannot take its own output"),
     ('add_channel_mismatch', 1, 'add_channel_mismatch.yaml:5:5: layer add1: input=(8, 8, 16) + (8, 8, 8): add needs equal shapes (channels differs)'),
     ('add_spatial_mismatch', 1, 'add_spatial_mismatch.yaml:5:5: layer add1: input=(4, 4, 8) + (8, 8, 8): add needs equal shapes (H differs)'),
     ('add_without_from', 1, "add_without_from.yaml:4:5: layer add1: add needs 'from: <earlier layer>' (or 'in', '/input', or 'inputs: [...]') to merge with"),
+    ('attention_heads_not_dividing', 1, 'attention_heads_not_dividing.yaml:3:5: layer attention1: heads=5: heads must divide the width N=12'),
     ('bomb_billion_laughs', 1, 'bomb_billion_laughs.yaml:2:8: YAML aliases (*name) are not supported in specs'),
     ('bomb_literal', 1, "bomb_literal.yaml:3:18: layer conv1: M: number too large in '1e100000000' (limit 256 bits)"),
     ('bomb_power', 1, "bomb_power.yaml:3:18: layer conv1: M: exponent too large in '9**9**9' (limit 64)"),
@@ -67,6 +72,9 @@ SPEC_CASES = [
     ('bool_bias_number', 1, 'bool_bias_number.yaml:3:18: layer conv1: bias must be true or false, got 1'),
     ('bool_bn_string', 1, "bool_bn_string.yaml:3:18: layer conv1: bn must be true or false, got 'yes please'"),
     ('concat_spatial_mismatch', 1, 'concat_spatial_mismatch.yaml:5:5: layer concat1: input=(4, 4, 16) ++ (8, 8, 8): concat needs equal H'),
+    ('conv_transpose_no_output', 1, 'conv_transpose_no_output.yaml:3:5: layer conv_transpose1: P=3: padding leaves no output: H′ = (2−1)·1 − 2·3 + 1·(3−1) + 0 + 1 = -2'),
+    ('conv_transpose_output_padding', 1, 'conv_transpose_output_padding.yaml:3:5: layer conv_transpose1: output_padding=2: must be smaller than the stride S=2 or the dilation D=1'),
+    ('convnext_downsample_too_small', 1, 'convnext_downsample_too_small.yaml:3:5: layer convnext_downsample1: conv.K=2: kernel (span 2) is larger than the padded input H=1+2·0'),
     ('defaults_bad_bool', 1, 'defaults_bad_bool.yaml:2:12: layer conv1 (from defaults): bn must be true or false, got 1'),
     ('defaults_list', 1, 'defaults_list.yaml:2:1: defaults must be a mapping of field: value, not a list'),
     ('defaults_unknown', 1, "defaults_unknown.yaml:2:12: defaults.batchnorm: no layer type has a field 'batchnorm'"),
@@ -81,6 +89,8 @@ SPEC_CASES = [
     ('dim_negative', 1, 'dim_negative.yaml:3:18: layer conv1: M = -8 must be a positive integer'),
     ('dim_zero', 1, 'dim_zero.yaml:3:18: layer conv1: M = 0 must be a positive integer'),
     ('empty', 1, "empty.yaml: empty spec (expected a mapping with 'input' and 'layers')"),
+    ('encoder_heads_not_dividing', 1, 'encoder_heads_not_dividing.yaml:3:5: layer encoder_block1: heads=8: heads must divide the width N=12'),
+    ('encoder_without_heads', 1, 'encoder_without_heads.yaml:3:5: layer encoder_block1: heads=missing: encoder_block needs heads (attention heads h, dividing N)'),
     ('expr_division_by_zero', 1, "expr_division_by_zero.yaml:3:18: layer conv1: M: division by zero in '8 // 0'"),
     ('expr_syntax', 1, "expr_syntax.yaml:3:18: layer conv1: M: malformed expression '(8 *': '(' was never closed"),
     ('expr_unknown_function', 1, "expr_unknown_function.yaml:3:18: layer conv1: M: unknown function 'sqrt' in 'sqrt(64)' (allowed: abs, ceil, floor, int, make_divisible, max, min, round)"),
@@ -97,7 +107,7 @@ SPEC_CASES = [
     ('from_mapping', 1, "from_mapping.yaml:3:17: layer add1: 'from' must name an earlier layer or list earlier layers, got {'a': 1}"),
     ('from_misspelled', 1, "from_misspelled.yaml:4:17: layer add1: from: no earlier layer or group 'stme' (did you mean 'stem'?)"),
     ('from_list_on_conv', 1, "from_list_on_conv.yaml:3:18: layer conv1: 'from' must name one earlier tensor, got ['input', 'input'] (only merge layers take a list)"),
-    ('graph_ambiguous_repeat', 1, "graph_ambiguous_repeat.yaml:8:17: layer add1: from: 'dense.x' is ambiguous: dense repeats 3 times; write dense.0.x … dense.2.x for one repetition (or, inside dense, x for this repetition's, prev.x for the previous one's)"),
+    ('graph_ambiguous_repeat', 1, "graph_ambiguous_repeat.yaml:8:17: layer add1: from: 'dense.x' is ambiguous: dense repeats 3 times; write dense.0.x … dense.2.x for one repetition (or, inside dense, x for this repetition's)"),
     ('graph_branch_not_list', 1, "graph_branch_not_list.yaml:4:5: group module.branch2: a branch must be a list of layers ([] for the identity), got 'conv'"),
     ('graph_branches_add_mismatch', 1, 'graph_branches_add_mismatch.yaml:3:5: layer module.join: input=(8, 8, 16) + (4, 4, 16): add needs equal shapes (H differs)'),
     ('graph_branches_unjoinable', 1, 'graph_branches_unjoinable.yaml:3:5: layer module.join: input=(8, 8, 16) ++ (4, 4, 16): concat needs equal H'),
@@ -108,11 +118,12 @@ SPEC_CASES = [
     ('graph_join_unknown', 1, "graph_join_unknown.yaml:7:5: group module: join must be one of concat, add, mul, got 'max'"),
     ('graph_kernel_three', 1, 'graph_kernel_three.yaml:3:25: layer conv1: K must be one number or [height, width], got [1, 2, 3]'),
     ('graph_mul_bad', 1, 'graph_mul_bad.yaml:3:5: layer se.join: input=(8, 8, 16) × (1, 1, 8): mul needs equal channels'),
-    ('graph_prev_first', 1, 'graph_prev_first.yaml:7:21: layer stage.0.add1: from: repetition 0 of stage has no previous repetition'),
-    ('graph_reserved_name', 1, "graph_reserved_name.yaml:3:18: name 'in' is reserved for references (in: this group's input, input: the network's, prev: the previous repetition); choose another"),
+    ('graph_prev_first', 1, "graph_prev_first.yaml:7:21: layer stage.0.add1: from: 'prev.a': there is no 'prev' reference; in a repeated group, 'in' is this repetition's input, which is the previous repetition's output"),
+    ('graph_reserved_name', 1, "graph_reserved_name.yaml:3:18: name 'in' is reserved for references (in: this group's input, input: the network's); choose another"),
     ('graph_unknown_name', 1, "graph_unknown_name.yaml:7:21: layer block.add1: from: no earlier layer or group 'stme' in block (did you mean 'stem'?)"),
     ('group_empty', 1, 'group_empty.yaml:3:19: group stage: layers must be a non-empty list, got []'),
     ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first, from and layers (layer fields belong to its layers)"),
+    ('groupnorm_not_dividing', 1, 'groupnorm_not_dividing.yaml:3:5: layer groupnorm1: G=5: groups must divide the channels N=12'),
     ('groups_not_dividing_input', 1, 'groups_not_dividing_input.yaml:3:5: layer conv1: G=4: groups must divide the input channels N=6'),
     ('groups_not_dividing_output', 1, 'groups_not_dividing_output.yaml:3:5: layer conv1: G=4: groups must divide the output channels M=6'),
     ('inject_attribute', 1, "inject_attribute.yaml:3:18: layer conv1: M: '(8).__class__.__bases__' is not allowed: attribute access"),
@@ -133,6 +144,7 @@ SPEC_CASES = [
     ('layers_mapping', 1, "layers_mapping.yaml:2:1: layers must be a non-empty list, got {'type': 'conv'}"),
     ('missing_input', 1, "missing_input.yaml:1:1: missing top-level key 'input'"),
     ('missing_layers', 1, "missing_layers.yaml:1:1: missing top-level key 'layers'"),
+    ('mlp_act_unknown', 1, "mlp_act_unknown.yaml:3:5: layer mlp1: act=swish: unknown activation (did you mean 'hardswish'?); known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
     ('name_bool', 1, 'name_bool.yaml:3:18: name must be a word without dots, got True'),
     ('name_dotted', 1, "name_dotted.yaml:3:18: name must be a word without dots, got 'a.b'"),
     ('name_duplicate', 1, "name_duplicate.yaml:5:18: duplicate layer name 'c' in layers"),
@@ -140,7 +152,12 @@ SPEC_CASES = [
     ('non_utf8', 1, 'non_utf8.yaml:1:10: not valid UTF-8 (byte 0xe9 at offset 9)'),
     ('only_comment', 1, "only_comment.yaml: empty spec (expected a mapping with 'input' and 'layers')"),
     ('padding_negative', 1, 'padding_negative.yaml:3:18: layer conv1: P = -1 must be a non-negative integer'),
+    ('patch_larger_than_input', 1, 'patch_larger_than_input.yaml:3:5: layer patch_embed1: proj.K=16: kernel (span 16) is larger than the padded input H=8+2·0'),
     ('pool_too_large', 1, 'pool_too_large.yaml:3:5: layer maxpool1: K=5: window is larger than the padded input H=4+2·0'),
+    ('regnet_group_width', 1, 'regnet_group_width.yaml:3:5: layer regnet_x1: g=16: group width must divide the bottleneck width B=24'),
+    ('regnet_se_zero_channels', 1, 'regnet_se_zero_channels.yaml:3:5: layer regnet_y1: R=4: squeeze width round(N/R) = round(2/4) is 0 channels'),
+    ('regnet_without_g', 1, 'regnet_without_g.yaml:3:5: layer regnet_x1: g=missing: regnet_x needs g (group width: channels per group of the 3×3, dividing B)'),
+    ('regnet_x_se_field', 1, "regnet_x_se_field.yaml:3:35: layer regnet_x1: unknown field 'R' for regnet_x; fields: M, g, B, S"),
     ('repeat_bool', 1, 'repeat_bool.yaml:3:18: layer layers[0]: repeat: expected a number or an expression, got True'),
     ('repeat_fraction', 1, 'repeat_fraction.yaml:3:18: layer layers[0]: repeat must be a positive integer, got 2.5'),
     ('repeat_huge', 1, 'repeat_huge.yaml:3:18: layer layers[0]: repeat 1,000,000,000 exceeds the limit 100,000'),
@@ -149,6 +166,7 @@ SPEC_CASES = [
     ('repeat_nested_too_many', 1, 'repeat_nested_too_many.yaml:6:9: more than 100,000 layers after repeats'),
     ('repeat_string', 1, "repeat_string.yaml:3:18: layer layers[0]: repeat: unknown name 'many' in 'many' (no names are defined)"),
     ('repeat_zero', 1, 'repeat_zero.yaml:3:18: layer layers[0]: repeat must be a positive integer, got 0'),
+    ('repvgg_form_unknown', 1, "repvgg_form_unknown.yaml:3:20: layer repvgg1: form='infer' is not one of train, deploy"),
     ('shuffle_without_G', 1, 'shuffle_without_G.yaml:3:5: layer channel_shuffle1: G=missing: channel_shuffle needs G (groups)'),
     ('str_act_number', 1, 'str_act_number.yaml:3:18: layer conv1: act must be text, got 6'),
     ('str_act_unknown', 1, "str_act_unknown.yaml:3:18: layer conv1: act=rleu: unknown activation (did you mean 'relu', 'relu6'?); known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
@@ -163,6 +181,8 @@ SPEC_CASES = [
     ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (`costcalc types` "
      "lists the known types)"),
     ('unknown_top_key', 1, "unknown_top_key.yaml:2:1: unknown top-level key 'layer' (did you mean 'layers'?); known: name, description, vars, input, defaults, layers"),
+    ('upsample_mode_unknown', 1, "upsample_mode_unknown.yaml:3:22: layer upsample1: mode='bicubic' is not one of nearest, bilinear"),
+    ('upsample_nearest_align_corners', 1, 'upsample_nearest_align_corners.yaml:3:5: layer upsample1: align_corners=True: applies to mode bilinear only (PyTorch refuses it with nearest)'),
     ('vars_bad_name', 1, "vars_bad_name.yaml:1:8: vars: '__class__' is not a usable variable name"),
     ('vars_choice_key', 1, "vars_choice_key.yaml:1:24: vars.g: unknown key 'choice' (did you mean 'choices'?); known: default, choices"),
     ('vars_choice_missing', 1, 'vars_choice_missing.yaml:1:12: vars.g: g=5 is not one of 1, 2, 4'),
@@ -191,47 +211,13 @@ def test_spec_case(case: str, code: int, message: str) -> None:
 # Cases whose message is not yet the one it should be: (case, exit status, the message it should
 # give, why, the message it gives today). The first is a strict xfail; the last is pinned beside it
 # so that any change to it is seen.
-UNCLEAR_CASES = [
-    ('graph_branch_layer_mapping', 1,
-     "graph_branch_layer_mapping.yaml:5:9: group module.branch1: a branch must be a list of layers ([] for the "
-     "identity), got {'type': 'conv', 'M': 16} (one layer: write it as a list, [{type: conv, ...}])",
-     "a layer written where a branch (a list of layers) belongs is reported as an unknown key 'type' of a "
-     "branch mapping, which points away from the mistake (the missing [ ])",
-     "graph_branch_layer_mapping.yaml:5:10: group module.branch1: unknown key 'type'; a branch is a list of "
-     "layers, or a mapping with name and layers"),
-    ('graph_self_reference', 1,
-     "graph_self_reference.yaml:4:26: layer b: inputs: 'b' is this layer itself; a layer can only take the "
-     "output of an earlier one",
-     "a layer that names itself is told that it 'comes later (line 4)', on its own line",
-     "graph_self_reference.yaml:4:26: layer b: inputs: 'b' comes later (line 4); a layer can only take the "
-     "output of an earlier one"),
-]
-
-
-@pytest.mark.parametrize("case, code, message", [
-    pytest.param(c[0], c[1], c[2], marks=pytest.mark.xfail(strict=True, reason=c[3])) for c in UNCLEAR_CASES
-], ids=[c[0] for c in UNCLEAR_CASES])
-def test_spec_case_should_be(case: str, code: int, message: str) -> None:
-    status, output = run("net", f"{case}.yaml")
-    assert status == code
-    assert one_line_error(output) == message
-
-
-@pytest.mark.parametrize("case, code, message", [(c[0], c[1], c[4]) for c in UNCLEAR_CASES],
-                         ids=[c[0] for c in UNCLEAR_CASES])
-def test_spec_case_today(case: str, code: int, message: str) -> None:
-    status, output = run("net", f"{case}.yaml")
-    assert one_line_error(output) == message
-    assert status == code
-
-
 def test_every_corpus_file_has_a_row() -> None:
     files = {p.stem for p in BAD.glob("*.yaml")} - {"ok"}
-    assert files == {c[0] for c in SPEC_CASES} | {c[0] for c in UNCLEAR_CASES}
+    assert files == {c[0] for c in SPEC_CASES}
 
 
 def test_messages_name_file_line_and_column() -> None:
-    for case, _, message in SPEC_CASES + [(c[0], c[1], m) for c in UNCLEAR_CASES for m in (c[2], c[4])]:
+    for case, _, message in SPEC_CASES:
         assert message.startswith(f"{case}.yaml:"), message
         if case not in ("empty", "only_comment", "top_scalar"):
             line_col = message.split(":")[1:3]
@@ -280,6 +266,10 @@ CLI_CASES = [
     (("layer", "--type", "conv", "-H", "0"), 2, "option -H: '0' is not a positive integer"),
     (("layer", "--type", "conv", "-H", "2", "-K", "9", "-P", "0"), 2,
      "conv: -K 9: kernel (span 9) is larger than the padded input H=2+2·0"),
+    (("layer", "--type", "attention", "-H", "10", "-W", "1", "-N", "12", "--param", "heads=5"), 2,
+     "attention: heads 5: heads must divide the width N=12"),
+    (("layer", "--type", "conv_transpose", "-H", "8", "-N", "16", "--stride", "2", "--param", "output_padding=3"), 2,
+     "conv_transpose: output_padding 3: must be smaller than the stride S=2 or the dilation D=1"),
 ]
 
 

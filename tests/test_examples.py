@@ -54,6 +54,8 @@ def test_every_example_is_tested():
         "resnet34", "resnet50", "resnet50_v1_5", "resnext50_32x4d", "shufflenet_v1", "shufflenet_v2",
         # the graph examples, tested against torchvision's models in test_zoo_graph.py
         "alexnet", "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "vgg16",
+        # RegNet, ConvNeXt, ViT, RepVGG: tests/test_modern_blocks.py
+        "convnext_tiny", "regnet_x_400mf", "regnet_y_400mf", "repvgg_a0", "repvgg_a0_deploy", "vit_b_16",
     ])
 
 

@@ -331,6 +331,113 @@ case("unknown", "unknown", dict(op="aten.pixel_unshuffle.default", M=256, OH=28,
      (28, 28, 256), _zero())
 case("unknown-same-shape", "unknown", dict(op="Softmax"), ((1, 1, 1000),), (1, 1, 1000), _zero())
 
+# -- normalization: 7 elementwise ops per element + 4 per normalized group (norm.py) ---------------
+case("layernorm-map", "layernorm", {}, ((14, 14, 96),), (14, 14, 96),
+     _zero(params=2 * 96, elementwise=7 * 14 * 14 * 96 + 4 * 14 * 14, activations=14 * 14 * 96,
+           memory=2 * 14 * 14 * 96 + 2 * 96))
+case("layernorm-tokens", "layernorm", {}, ((197, 1, 768),), (197, 1, 768),
+     {"params": 2 * 768, "elementwise": 7 * 197 * 768 + 4 * 197})
+case("groupnorm", "groupnorm", dict(G=8), ((14, 14, 64),), (14, 14, 64),
+     _zero(params=2 * 64, elementwise=7 * 14 * 14 * 64 + 4 * 8, activations=14 * 14 * 64,
+           memory=2 * 14 * 14 * 64 + 2 * 64))
+# -- tokens (L x 1 x D) and the transformer pieces of ViT-B/16: L = 197, D = 768, 12 heads -----------
+_L, _D = 197, 768
+case("linear-tokens", "linear", dict(M=3072), ((_L, 1, _D),), (_L, 1, 3072),
+     _zero(macs=_L * _D * 3072, params=_D * 3072 + 3072, weights=_D * 3072, elementwise=_L * 3072,
+           activations=_L * 3072, memory=_L * _D + _L * 3072 + _D * 3072 + 3072))
+case("linear-map-nobias", "linear", dict(M=384, bias=False), ((56, 56, 96),), (56, 56, 384),
+     {"macs": 56 * 56 * 96 * 384, "params": 96 * 384, "elementwise": 0})
+case("tokens", "tokens", {}, ((14, 14, 768),), (196, 1, 768), _zero(activations=196 * 768))
+case("class_token", "class_token", {}, ((196, 1, _D),), (_L, 1, _D),
+     _zero(params=_D, activations=_L * _D, memory=196 * _D + _D + _L * _D))
+case("pos_embed", "pos_embed", {}, ((_L, 1, _D),), (_L, 1, _D),
+     _zero(params=_L * _D, elementwise=_L * _D, activations=_L * _D, memory=3 * _L * _D))
+case("select_token", "select_token", {}, ((_L, 1, _D),), (1, 1, _D), _zero(activations=_D))
+# 224/16 = 14: 196 tokens; a 16x16 conv of stride 16 with bias
+case("patch_embed-vit-b16", "patch_embed", dict(M=_D, K=16), ((224, 224, 3),), (196, 1, _D),
+     {"macs": 14 * 14 * _D * 16 * 16 * 3, "params": 16 * 16 * 3 * _D + _D}, children=("proj", "tokens"))
+# QKV 3·L·D², Q·Kᵀ and ·V L²·D each, output projection L·D²; elementwise: the QKV and output
+# biases, the 1/sqrt(d) scale (one per score) and softmax's 4 per score
+case("attention-vit-b16", "attention", dict(heads=12), ((_L, 1, _D),), (_L, 1, _D),
+     {"macs": 3 * _L * _D * _D + _L * _L * _D + _L * _L * _D + _L * _D * _D,
+      "params": 3 * _D * _D + 3 * _D + _D * _D + _D,
+      "elementwise": 3 * _L * _D + 12 * _L * _L + 4 * 12 * _L * _L + _L * _D,
+      "comparisons": 12 * _L * _L},
+     children=("qkv", "scores", "softmax", "context", "proj"))
+# on a 7x7x64 map: 49 tokens; no biases
+case("attention-map-nobias", "attention", dict(heads=4, bias=False), ((7, 7, 64),), (7, 7, 64),
+     {"macs": 4 * 49 * 64 * 64 + 2 * 49 * 49 * 64, "params": 4 * 64 * 64,
+      "elementwise": 5 * 4 * 49 * 49})
+case("mlp-vit-b16", "mlp", {}, ((_L, 1, _D),), (_L, 1, _D),
+     {"macs": 2 * _L * _D * 4 * _D, "params": 2 * 4 * _D * _D + 4 * _D + _D,
+      "elementwise": _L * 4 * _D + 5 * _L * 4 * _D + _L * _D},  # fc1 bias, GELU (5 per element), fc2 bias
+     children=("fc1", "gelu", "fc2"))
+case("mlp-explicit", "mlp", dict(B=100, M=10, act="relu"), ((5, 1, 20),), (5, 1, 10),
+     {"macs": 5 * 20 * 100 + 5 * 100 * 10, "params": 20 * 100 + 100 + 100 * 10 + 10, "comparisons": 5 * 100})
+# torchvision's EncoderBlock of ViT-B/16: 12·L·D² + 2·L²·D MACs, 12·D² + 13·D params
+case("encoder_block-vit-b16", "encoder_block", dict(heads=12), ((_L, 1, _D),), (_L, 1, _D),
+     {"macs": 12 * _L * _D * _D + 2 * _L * _L * _D, "params": 12 * _D * _D + 13 * _D},
+     children=("ln_1", "qkv", "scores", "softmax", "context", "proj", "add_1", "ln_2", "fc1", "gelu", "fc2",
+               "add_2"))
+# -- upsampling ----------------------------------------------------------------------------------------
+# FCN-style 2x: K=4, S=2, P=1: (14-1)·2 - 2 + 3 + 1 = 28. MACs on the input: 14·14·512·K²·256
+case("conv_transpose-2x", "conv_transpose", dict(M=256, K=4, S=2, P=1), ((14, 14, 512),), (28, 28, 256),
+     _zero(macs=14 * 14 * 512 * 16 * 256, params=16 * 512 * 256, weights=16 * 512 * 256,
+           activations=28 * 28 * 256, memory=14 * 14 * 512 + 28 * 28 * 256 + 16 * 512 * 256))
+# output_padding 1, groups 4, bias: (7-1)·2 - 2 + 2 + 1 + 1 = 14, (9-1)·2 - 2 + 2 + 1 + 1 = 18
+case("conv_transpose-outpad-groups-bias", "conv_transpose",
+     dict(M=16, K=3, S=2, P=1, output_padding=1, G=4, bias=True), ((7, 9, 32),), (14, 18, 16),
+     {"macs": 7 * 9 * 32 * (16 // 4) * 9, "params": 32 * (16 // 4) * 9 + 16, "elementwise": 14 * 18 * 16})
+# dilation 2, stride 1, no padding: 5 - 1 + 2·2 + 1 = 9
+case("conv_transpose-dilated", "conv_transpose", dict(M=8, K=3, D=2), ((5, 5, 4),), (9, 9, 8),
+     {"macs": 5 * 5 * 4 * 8 * 9, "params": 4 * 8 * 9})
+case("upsample-nearest", "upsample", {}, ((14, 14, 64),), (28, 28, 64),
+     _zero(activations=28 * 28 * 64, memory=14 * 14 * 64 + 28 * 28 * 64))
+case("upsample-bilinear", "upsample", dict(scale=4, mode="bilinear", align_corners=True), ((14, 14, 64),),
+     (56, 56, 64), _zero(elementwise=7 * 56 * 56 * 64, activations=56 * 56 * 64,
+                          memory=14 * 14 * 64 + 56 * 56 * 64))
+case("layer_scale", "layer_scale", {}, ((56, 56, 96),), (56, 56, 96),
+     _zero(params=96, elementwise=56 * 56 * 96, activations=56 * 56 * 96, memory=2 * 56 * 56 * 96 + 96))
+# -- RegNet (torchvision's regnet_x_400mf block2.0 and regnet_y_400mf block1.0) ------------------------
+# 32 -> 64 at stride 2, group width 16 (4 groups of 16): the 1x1 "a" runs at 56x56
+case("regnet_x-stride2", "regnet_x", dict(M=64, g=16, S=2), ((56, 56, 32),), (28, 28, 64),
+     {"macs": 56 * 56 * 32 * 64 + _t * 64 * 9 * 16 + _t * 64 * 64 + _t * 32 * 64,
+      "params": 32 * 64 + 9 * 16 * 64 + 64 * 64 + 32 * 64 + 2 * 64 * 4},
+     children=("a", "a_bn", "a_relu", "b", "b_bn", "b_relu", "c", "c_bn", "proj", "proj_bn", "add", "relu"))
+case("regnet_x-identity", "regnet_x", dict(g=16), ((14, 14, 160),), (14, 14, 160),
+     {"macs": 14 * 14 * (160 * 160 + 9 * 16 * 160 + 160 * 160),
+      "params": 2 * 160 * 160 + 9 * 16 * 160 + 2 * 160 * 3})
+# 32 -> 48 at stride 2, group width 8; SE squeeze width round(32/4) = 8 on the 48 channels
+case("regnet_y-stride2", "regnet_y", dict(M=48, g=8, S=2), ((112, 112, 32),), (56, 56, 48),
+     {"macs": 112 * 112 * 32 * 48 + _s * 48 * 9 * 8 + 48 * 8 + 8 * 48 + _s * 48 * 48 + _s * 32 * 48,
+      "params": 32 * 48 + 9 * 8 * 48 + (48 * 8 + 8) + (8 * 48 + 48) + 48 * 48 + 32 * 48 + 2 * 48 * 4},
+     children=("a", "a_bn", "a_relu", "b", "b_bn", "b_relu", "avgpool", "fc1", "relu", "fc2", "sigmoid",
+               "scale", "c", "c_bn", "proj", "proj_bn", "add", "relu"))
+# round(10/4) = round(2.5) = 2: half to even, as torchvision's int(round(0.25·10)) (half up would be 3)
+case("regnet_y-se-round-half-even", "regnet_y", dict(g=5), ((8, 8, 10),), (8, 8, 10),
+     {"params": 10 * 10 + 9 * 5 * 10 + (10 * 2 + 2) + (2 * 10 + 10) + 10 * 10 + 2 * 10 * 3})
+# -- ConvNeXt (torchvision's convnext_tiny stage1 block and first downsampling layer) ------------------
+case("convnext_block", "convnext_block", {}, ((56, 56, 96),), (56, 56, 96),
+     {"macs": _s * 96 * 49 + 2 * _s * 96 * 384,
+      "params": 96 * 49 + 96 + 2 * 96 + 96 * 384 + 384 + 384 * 96 + 96 + 96},
+     children=("dwconv", "norm", "pwconv1", "gelu", "pwconv2", "layer_scale", "add"))
+case("convnext_block-no-scale", "convnext_block", dict(layer_scale=False, T=2, K=3), ((7, 7, 8),), (7, 7, 8),
+     {"macs": 49 * 8 * 9 + 2 * 49 * 8 * 16, "params": 8 * 9 + 8 + 2 * 8 + 8 * 16 + 16 + 16 * 8 + 8},
+     children=("dwconv", "norm", "pwconv1", "gelu", "pwconv2", "add"))
+case("convnext_downsample", "convnext_downsample", dict(M=192), ((56, 56, 96),), (28, 28, 192),
+     {"macs": _t * 192 * 4 * 96, "params": 2 * 96 + 4 * 96 * 192 + 192}, children=("norm", "conv"))
+# -- RepVGG (A0's stage1.1 and stage0) ------------------------------------------------------------------
+case("repvgg-train-identity", "repvgg", {}, ((56, 56, 48),), (56, 56, 48),
+     {"macs": _s * 48 * 9 * 48 + _s * 48 * 48, "params": 9 * 48 * 48 + 48 * 48 + 2 * 48 * 3,
+      "elementwise": 3 * 2 * _s * 48 + 2 * _s * 48},  # three BatchNorms, two adds
+     children=("rbr_dense", "rbr_dense_bn", "rbr_1x1", "rbr_1x1_bn", "add", "rbr_identity", "add_identity",
+               "relu"))
+case("repvgg-train-stride2", "repvgg", dict(M=48, S=2), ((224, 224, 3),), (112, 112, 48),
+     {"macs": 112 * 112 * 48 * 9 * 3 + 112 * 112 * 48 * 3, "params": 9 * 3 * 48 + 3 * 48 + 2 * 48 * 2},
+     children=("rbr_dense", "rbr_dense_bn", "rbr_1x1", "rbr_1x1_bn", "add", "relu"))
+case("repvgg-deploy", "repvgg", dict(M=48, S=2, form="deploy"), ((224, 224, 3),), (112, 112, 48),
+     {"macs": 112 * 112 * 48 * 9 * 3, "params": 9 * 3 * 48 + 48}, children=("rbr_reparam", "relu"))
+
 
 def _shapes(c: Case) -> tuple[Shape, ...]:
     return tuple(Shape(*s) for s in c.inputs)

@@ -231,7 +231,9 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
             over: tuple[Mapping[str, Any], ...] = firsts if pos == 0 else ()
             if r == 0 and first:
                 over = over + (first,)
-            local = {**ctx.vars, "i": r}
+            # `i` is the repetition index of the innermost repeated item: an item that does not
+            # repeat keeps the enclosing repetition's (it is 0 only outside every repeat)
+            local = {**ctx.vars, "i": r} if repeat > 1 or "i" not in ctx.vars else ctx.vars
             line = getattr(item, "line", 0)
             if lt is None:
                 sub = _Scope(path, scope, current)
@@ -314,6 +316,9 @@ def _branches(ctx: _Ctx, item: Mapping[str, Any], scope: _Scope, prefix: str, de
         where = ctx.at(branch) if getattr(branch, "line", 0) else ctx.at(item, "branches")
         name = f"branch{j + 1}"
         body = branch
+        if isinstance(branch, dict) and ("type" in branch or "branches" in branch):
+            raise SpecError(f"{where}: group {prefix}{name}: a branch is a list of layers; write this layer in "
+                            "brackets, [{type: ...}], or give the branch as {name: ..., layers: [...]}")
         if isinstance(branch, dict):
             for k in branch:
                 if k not in ("name", "layers"):
@@ -489,6 +494,9 @@ def _resolve(ctx: _Ctx, item: Mapping[str, Any], key: str, ref: str, scope: _Sco
         while root.parent is not None:
             root = root.parent
         return _descend(where, root, parts, ref)
+    if head == "prev" and "prev" not in scope.names:
+        raise SpecError(f"{where}: {_brief(ref)}: there is no 'prev' reference; in a repeated group, 'in' is "
+                        "this repetition's input, which is the previous repetition's output")
     if head == "in":
         if rest:
             raise SpecError(f"{where}: 'in' is the enclosing group's input; it has no parts")
@@ -502,6 +510,8 @@ def _resolve(ctx: _Ctx, item: Mapping[str, Any], key: str, ref: str, scope: _Sco
     s = scope
     while s is not None:
         if head in s.later:
+            if s is scope and s.later[head] == getattr(item, "line", -1):
+                raise SpecError(f"{where}: {head!r} is this item itself; a layer cannot take its own output")
             raise SpecError(f"{where}: {head!r} comes later (line {s.later[head]}); a layer can only take the "
                             "output of an earlier one")
         s = s.parent
