@@ -116,12 +116,13 @@ def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool 
                  [f"Imported by costcalc import from {source} (torch.export, PyTorch "
                   f"{_torch.__version__.split('+')[0]}); the module's code ran to build it."], fold_blocks)
     if check:
-        flops, params = torch_reference(ti.model, shape)
+        flops = torch_reference(ti.model, shape)
+        params = ti.params_used
         totals = res.result.totals
         at = "×".join(str(s) for s in shape[1:])
         if totals.macs * 2 == flops and totals.params == params:
             res.notes.append(f"checked at {at}: MACs = FlopCounterMode {flops:,} / 2 and params = "
-                             f"{params:,} (the parameters the forward pass uses), exactly")
+                             f"{params:,} (the parameters the traced forward pass reads), exactly")
         elif not res.unknown:
             res.notes.append(f"CHECK FAILED at {at}: costcalc {totals.macs:,} MACs, {totals.params:,} params; "
                              f"PyTorch FlopCounterMode {flops:,} / 2, {params:,} params used")

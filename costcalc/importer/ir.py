@@ -322,6 +322,13 @@ class View:
     tensor: Tensor
     shape: tuple[Any, ...]
     flat: bool = False
+    #: a 4-D view in channels-last order (1, H, W, C): ConvNeXt's permuted blocks
+    cl: bool = False
+
+    @property
+    def tokens(self) -> bool:
+        """A (1, L, D) token sequence: costcalc's L × 1 × D."""
+        return len(self.shape) == 3 and not self.flat
 
 
 @dataclass

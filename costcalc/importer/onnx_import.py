@@ -457,6 +457,9 @@ class _Walk:
                 handler(self, node)
             except _Skip as e:
                 self.unsupported(node, e.reason)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+                # attributes or inputs of a form the handler does not read
+                self.unsupported(node, f"inputs costcalc cannot read ({type(e).__name__}: {' '.join(str(e).split())[:200]})")
             except _Cascade:  # an input comes from an unsupported operator, reported there
                 for o in node.outputs:
                     self.values[o] = MISSING

@@ -226,6 +226,8 @@ class _Walk:
             raise _Skip(f"argument {i} is not a tensor costcalc follows")
         if spatial and v.flat:
             raise _Skip("on a flattened feature map (costcalc keeps H×W×C there)")
+        if spatial and v.cl:
+            raise _Skip("on a channels-last tensor (a channel-wise layer expects N×C×H×W)")
         if spatial and len(v.shape) not in (2, 4):
             raise _Skip(f"on a {len(v.shape)}-D tensor (costcalc layers take N×C×H×W maps or N×F vectors)")
         return v
@@ -252,19 +254,24 @@ class _Walk:
         return self.origin.get(id(v.tensor)) is src and len(src.users) == 1
 
     def emit(self, node: Any, type_: str, fields: Mapping[str, Any], inputs: Sequence[View], name: str,
-             flat: bool = False) -> View:
+             flat: bool = False, cl: bool = False, scope: tuple[str, ...] | None = None) -> View:
+        """Add a costcalc layer whose output is ``node``'s (a channels-last output is recorded in
+        N×C×H×W order: costcalc's shapes have no layout)."""
         assert self.graph is not None
         shape = self.shape(node)
-        t = self.graph.emit(type_, fields, [v.tensor for v in inputs], shape, self.scope(node), name,
-                            f"{_op_name(node)} ({node.name})")
+        nchw = (shape[0], shape[3], shape[1], shape[2]) if cl else shape
+        t = self.graph.emit(type_, fields, [v.tensor for v in inputs], nchw,
+                            self.scope(node) if scope is None else scope, name, f"{_op_name(node)} ({node.name})")
         self.origin[id(t)] = node
-        out = View(t, shape, flat)
+        out = View(t, shape, flat, cl)
         self.values[node] = out
         return out
 
-    def alias(self, node: Any, v: Any, shape: tuple[Any, ...] | None = None, flat: bool | None = None) -> None:
+    def alias(self, node: Any, v: Any, shape: tuple[Any, ...] | None = None, flat: bool | None = None,
+              cl: bool | None = None) -> None:
         if isinstance(v, View):
-            v = View(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat)
+            v = View(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat,
+                     v.cl if cl is None else cl)
         self.values[node] = v
 
     def concrete(self, v: Any) -> int:
@@ -276,7 +283,16 @@ class _Walk:
 
         sig = self.ep.graph_signature
         kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
-        for node in self.ep.graph.nodes:
+        nodes = list(self.ep.graph.nodes)
+        done: set[Any] = set()
+        for i, node in enumerate(nodes):
+            if node in done:
+                continue
+            if node.op == "call_function":
+                run = self.module_run(nodes, i)
+                if run is not None:
+                    done.update(run)
+                    continue
             if node.op == "placeholder":
                 spec = kinds.get(node.name)
                 if spec is not None and spec.kind == InputKind.USER_INPUT:
@@ -309,6 +325,28 @@ class _Walk:
         assert self.graph is not None
         return self.graph
 
+    def module_run(self, nodes: Sequence[Any], i: int) -> list[Any] | None:
+        """If ``nodes[i]`` starts a module that :data:`MODULE_FOLDS` maps whole (attention), fold
+        the module's operators into its layer and return them; else None (walked one by one)."""
+        stack = nodes[i].meta.get("nn_module_stack") or {}
+        for path, kind in stack.values():
+            fold = MODULE_FOLDS.get(str(kind).rsplit(".", 1)[-1])
+            if fold is None:
+                continue
+            run = []
+            for node in nodes[i:]:
+                inner = node.meta.get("nn_module_stack") or {}
+                if node.op != "call_function" or not any(p == path for p, _ in inner.values()):
+                    break
+                run.append(node)
+            try:
+                if fold(self, tuple(str(path).split(".")), run):
+                    return run
+            except (_Skip, TypeError, ValueError, KeyError, IndexError, AttributeError):
+                return None  # walked one by one: anything unsupported is reported there
+            return None
+        return None
+
     def call(self, node: Any) -> None:
         name = _op_name(node)
         val = node.meta.get("val")
@@ -324,6 +362,9 @@ class _Walk:
             handler(self, node)
         except _Skip as e:
             self.unsupported(node, e.reason)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+            # arguments of a form the handler does not read (a size computed at run time, ...)
+            self.unsupported(node, f"arguments costcalc cannot read ({type(e).__name__}: {_one_line(e)})")
         if name.split(".")[1].endswith("_") and node.args and hasattr(node.args[0], "op") \
                 and name not in ("aten.dropout_.default",):
             # an in-place op: later uses of its input see its output
@@ -416,7 +457,7 @@ def _hwc(shape: Sequence[Any]) -> tuple[Any, Any, Any]:
     if len(shape) == 4:
         return (shape[2], shape[3], shape[1])
     if len(shape) == 3:
-        return (1, shape[1], shape[2])
+        return (shape[1], 1, shape[2])  # tokens: L × 1 × D
     n: Any = 1
     for s in shape[1:]:
         n = n * s
@@ -533,6 +574,15 @@ def _linear(w: _Walk, node: Any) -> None:
     bias = w.param(node, 2, "bias")
     assert weight is not None
     m, f = weight.shape
+    if (x.cl and len(x.shape) == 4) or (x.tokens and w.concrete(x.shape[1]) > 1):
+        # nn.Linear on every position (ConvNeXt's channels-last block) or every token (ViT)
+        if not supports("linear", "M", "bias"):
+            _pending("a linear layer per position", "the layer type linear")
+        if not same_size(x.shape[-1], f):
+            raise _Skip(f"a linear layer on {f} features of a tensor with {x.shape[-1]}")
+        w.use(weight, bias)
+        w.emit(node, "linear", {"M": m} if bias is not None else {"M": m, "bias": False}, [x], "linear", cl=x.cl)
+        return
     elements = 1
     for s in x.shape[1:]:
         elements = elements * s
@@ -588,7 +638,7 @@ def _act(w: _Walk, node: Any, x: View, kind: str) -> None:
             w.origin[id(folded)] = node
             w.values[node] = View(folded, x.shape)
             return
-    w.emit(node, kind, {}, [x], kind, flat=x.flat)
+    w.emit(node, kind, {}, [x], kind, flat=x.flat, cl=x.cl)
 
 
 def _hardtanh(w: _Walk, node: Any) -> None:
@@ -678,15 +728,19 @@ def _mean(w: _Walk, node: Any) -> None:
 def _add(w: _Walk, node: Any) -> None:
     if not all(hasattr(a, "op") for a in node.args[:2]):
         raise _Skip("an add with a constant (costcalc's add joins two tensors)")
+    p = next((w.val(a) for a in node.args[:2] if isinstance(w.val(a), _Param)), None)
+    if p is not None:
+        _pos_embed(w, node, p)
+        return
     if _arg(node, 2, "alpha", 1) != 1:
         raise _Skip("an add with alpha ≠ 1")
     a, b = w.tensor(node, 0, spatial=False), w.tensor(node, 1, spatial=False)
     if not same_shape(a.shape, b.shape):
         raise _Skip(f"a broadcasting add of {shape_text(w._concrete_shape(a.shape))} and "
                     f"{shape_text(w._concrete_shape(b.shape))}")
-    if a.flat != b.flat:
-        raise _Skip("an add of a flattened and an unflattened tensor")
-    w.emit(node, "add", {}, [a, b], "add", flat=a.flat)
+    if a.flat != b.flat or a.cl != b.cl:
+        raise _Skip("an add of tensors in different layouts")
+    w.emit(node, "add", {}, [a, b], "add", flat=a.flat, cl=a.cl)
 
 
 def _mul_type() -> str | None:
@@ -699,6 +753,10 @@ def _mul_type() -> str | None:
 def _mul(w: _Walk, node: Any) -> None:
     if not all(hasattr(a, "op") for a in node.args[:2]):
         raise _Skip("a multiply by a constant")
+    p = next((w.val(a) for a in node.args[:2] if isinstance(w.val(a), _Param)), None)
+    if p is not None:
+        _layer_scale(w, node, p)
+        return
     a, b = w.tensor(node, 0), w.tensor(node, 1)
     if len(a.shape) != 4 or len(b.shape) != 4:
         raise _Skip("a multiply of tensors that are not N×C×H×W")
@@ -715,6 +773,9 @@ def _mul(w: _Walk, node: Any) -> None:
 
 def _cat(w: _Walk, node: Any) -> None:
     items = node.args[0]
+    if items and isinstance(w.val(items[0]), _Expanded):
+        _class_token(w, node)
+        return
     dim = int(_arg(node, 1, "dim", 0))
     vals = []
     for a in items:
@@ -747,6 +808,11 @@ def _flatten(w: _Walk, node: Any) -> None:
 
 def _reshape(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
+    out = w.shape(node)
+    if isinstance(v, View) and len(v.shape) == 4 and not v.flat and not v.cl and len(out) == 3 \
+            and same_size(out[1], v.shape[1]) and same_size(out[2], v.shape[2] * v.shape[3]):
+        w.values[node] = _Tokens(v)
+        return
     if not isinstance(v, (View, Shuffle)):
         raise _Skip("a reshape of a value costcalc does not follow")
     r = reshape(v, w.shape(node), node.name, w._concrete_shape)
@@ -885,6 +951,166 @@ def _dropout(w: _Walk, node: Any) -> None:
     w.alias(node, w.val(node.args[0]))
 
 
+def _layer_scale(w: _Walk, node: Any, p: _Param) -> None:
+    """A learnable per-channel scale times the map (ConvNeXt's ``layer_scale``, C × 1 × 1)."""
+    i = 0 if w.val(node.args[1]) is p else 1
+    x = w.tensor(node, i, spatial=False)
+    c = x.shape[-1] if x.cl or x.tokens else x.shape[1]
+    if not p.is_param or p.numel != c or len(x.shape) not in (3, 4):
+        raise _Skip(f"a multiply by a parameter of shape {p.shape} (a layer scale has one value per channel)")
+    if not supports("layer_scale"):
+        _pending("a per-channel scale", "the layer type layer_scale")
+    w.use(p)
+    w.emit(node, "layer_scale", {}, [x], "layer_scale", cl=x.cl)
+
+
+def _pos_embed(w: _Walk, node: Any, p: _Param) -> None:
+    """A learnable position embedding added to the tokens (ViT): one D-vector per token."""
+    i = 0 if w.val(node.args[1]) is p else 1
+    x = w.tensor(node, i, spatial=False)
+    if not p.is_param or not x.tokens or tuple(p.shape[-2:]) != tuple(w.concrete(s) for s in x.shape[1:]):
+        raise _Skip(f"an add of a parameter of shape {p.shape} (not a position embedding of the tokens)")
+    if not supports("pos_embed"):
+        _pending("a position embedding", "the layer type pos_embed")
+    w.use(p)
+    w.emit(node, "pos_embed", {}, [x], "pos_embed")
+
+
+def _permute(w: _Walk, node: Any) -> None:
+    """Channels-last and back (ConvNeXt), or a map's positions as tokens (ViT): layouts costcalc's
+    H × W × C does not distinguish."""
+    v = w.val(node.args[0])
+    dims = [int(d) for d in node.args[1]]
+    if isinstance(v, _Tokens) and dims == [0, 2, 1]:
+        if not supports("tokens"):
+            _pending("a map's positions as tokens", "the layer type tokens")
+        w.emit(node, "tokens", {}, [v.src], "tokens")
+        return
+    if not isinstance(v, View) or v.flat or len(v.shape) != 4:
+        raise _Skip(f"a permutation {dims} costcalc does not follow")
+    if not v.cl and dims == [0, 2, 3, 1]:
+        w.alias(node, v, shape=w.shape(node), cl=True)
+        return
+    if v.cl and dims == [0, 3, 1, 2]:
+        w.alias(node, v, shape=w.shape(node), cl=False)
+        return
+    raise _Skip(f"a permutation {dims} costcalc does not follow")
+
+
+@dataclass
+class _Tokens:
+    """(1, C, H, W) reshaped to (1, C, H·W), waiting for the transpose that makes it tokens."""
+
+    src: View
+
+
+def _layer_norm(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0, spatial=False)
+    shape = [int(s) for s in _arg(node, 1, "normalized_shape", [])]
+    weight, bias = w.param(node, 2, "weight"), w.param(node, 3, "bias")
+    last = x.shape[-1]
+    if not (x.cl or x.tokens) or len(shape) != 1 or not same_size(shape[0], last):
+        raise _Skip(f"a layer norm over {shape} of a {len(x.shape)}-D tensor (costcalc's normalises the "
+                    "channels at each position)")
+    if weight is None or bias is None:
+        raise _Skip("a layer norm without affine parameters (costcalc counts γ and β)")
+    if not supports("layernorm"):
+        _pending("layer normalisation", "the layer type layernorm")
+    w.use(weight, bias)
+    w.emit(node, "layernorm", {}, [x], "ln", cl=x.cl)
+
+
+def _class_token(w: _Walk, node: Any) -> None:
+    """``torch.cat([class_token.expand(n, -1, -1), tokens], dim=1)``: prepend a class token."""
+    items = node.args[0]
+    first = w.val(items[0]) if items else None
+    if len(items) != 2 or not isinstance(first, _Expanded):
+        raise _Skip("a concatenation of tokens that is not a class token")
+    x = w.val(items[1])
+    if not isinstance(x, View) or not x.tokens or first.param.numel != w.concrete(x.shape[-1]):
+        raise _Skip("a class token that does not match the tokens")
+    if not supports("class_token"):
+        _pending("a class token", "the layer type class_token")
+    w.use(first.param)
+    w.emit(node, "class_token", {}, [x], "class_token")
+
+
+@dataclass
+class _Expanded:
+    """A parameter broadcast over the batch (``class_token.expand(n, -1, -1)``)."""
+
+    param: _Param
+
+
+def _expand(w: _Walk, node: Any) -> None:
+    p = w.val(node.args[0])
+    if isinstance(p, _Param) and p.is_param:
+        w.values[node] = _Expanded(p)
+        return
+    v = w.val(node.args[0])
+    if isinstance(v, View) and same_shape(w.shape(node), v.shape):
+        w.alias(node, v)
+        return
+    raise _Skip("a broadcast of a tensor to a larger shape")
+
+
+def _select(w: _Walk, node: Any) -> None:
+    """``x[:, 0]`` of the tokens: the class token, which the classifier reads (ViT)."""
+    x = w.tensor(node, 0, spatial=False)
+    dim, index = int(_arg(node, 1, "dim", 0)), int(_arg(node, 2, "index", 0))
+    if not x.tokens or dim % 3 != 1 or index != 0:
+        raise _Skip(f"a selection of item {index} along dimension {dim}")
+    if not supports("select_token"):
+        _pending("selecting the class token", "the layer type select_token")
+    w.emit(node, "select_token", {}, [x], "select_token")
+
+
+#: operators a folded module may contain besides its layers: views and copies, no arithmetic
+_VIEWS = {"aten.transpose.int", "aten.unflatten.int", "aten.unsqueeze.default", "aten.squeeze.dim",
+          "aten.contiguous.default", "aten.select.int", "aten.view.default", "aten.reshape.default",
+          "aten.permute.default", "aten.dropout.default", "aten.clone.default", "aten._unsafe_view.default",
+          "_operator.getitem", "aten.sym_size.int", "aten.expand.default"}
+
+
+def _fold_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> bool:
+    """``nn.MultiheadAttention`` as costcalc's ``attention``: self-attention (one input tensor for
+    query, key and value) of L tokens of width D, with the QKV and output projections and
+    ``scaled_dot_product_attention`` between them; everything else in the module is a view. The
+    heads come from the attention's query (1, h, L, D/h). Returns False when the module is anything
+    else (its operators are then walked one by one)."""
+    inside = set(run)
+    names = [_op_name(n) for n in run]
+    if names.count("aten.linear.default") != 2 or names.count("aten.scaled_dot_product_attention.default") != 1:
+        return False
+    if any(n not in _VIEWS | {"aten.linear.default", "aten.scaled_dot_product_attention.default"} for n in names):
+        return False
+    if not supports("attention", "heads", "bias"):
+        _pending("multi-head attention", "the layer type attention")
+    sources = {a for n in run for a in _flatten_args(n.args) if hasattr(a, "op") and a not in inside}
+    views = [w.val(a) for a in sources if isinstance(w.val(a), View)]
+    params = [w.val(a) for a in sources if isinstance(w.val(a), _Param)]
+    outputs = [n for n in run if any(u not in inside for u in n.users)]
+    if len(views) != 1 or not views[0].tokens or len(outputs) != 1:
+        return False
+    x = views[0]
+    sdpa = next(n for n in run if _op_name(n) == "aten.scaled_dot_product_attention.default")
+    heads = int(w.concrete(w.shape(sdpa.args[0])[1]))
+    d = w.concrete(x.shape[-1])
+    biases = [p for p in params if len(p.shape) == 1]
+    if sum(p.numel for p in params) != 4 * d * d + (4 * d if biases else 0) or len(params) not in (2, 4):
+        return False
+    w.use(*params)
+    w.emit(outputs[0], "attention", {"heads": heads} if biases else {"heads": heads, "bias": False}, [x],
+           "attention", scope=scope)
+    return True
+
+
+#: module class → whole-module fold (attention: its dozens of ATen views are one costcalc layer)
+MODULE_FOLDS: dict[str, Callable[[_Walk, tuple[str, ...], Sequence[Any]], bool]] = {
+    "MultiheadAttention": _fold_attention,
+}
+
+
 def needs(type_name: str, what: str) -> Callable[[Any, Any], None]:
     """The handler of an operator whose costcalc type is not in this version (or not yet mapped):
     an unsupported operator that says which type it needs, never a zero."""
@@ -956,8 +1182,11 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     "aten.pad.default": _pad,
     "aten.constant_pad_nd.default": _pad,
     "_operator.getitem": _getitem,
+    "aten.permute.default": _permute,
+    "aten.layer_norm.default": _layer_norm,
+    "aten.expand.default": _expand,
+    "aten.select.int": _select,
     # operators whose costcalc types are on their way: an explicit error that names the type
-    "aten.layer_norm.default": needs("layernorm", "layer normalisation"),
     "aten.group_norm.default": needs("groupnorm", "group normalisation"),
     "aten.conv_transpose2d.input": needs("conv_transpose", "a transposed convolution"),
     "aten.upsample_nearest2d.vec": needs("upsample", "upsampling"),
@@ -1048,30 +1277,16 @@ def _size_vars(ep: Any, input_shape: tuple[int, int, int]) -> SizeVars:
     return SizeVars(names, defaults)
 
 
-def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> tuple[int, int]:
-    """PyTorch's own counts of ``model`` on a (1, C, H, W) meta input: FlopCounterMode total and
-    ``sum(p.numel())`` over the parameters the forward pass uses."""
+def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> int:
+    """PyTorch's own count of ``model`` on a (1, C, H, W) meta input: the FlopCounterMode total."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     c, h, w = input_shape
-    x = torch.zeros(1, c, h, w, device="meta")
-    used: set[int] = set()
-    hooks = []
-    for mod in model.modules():
-        def hook(m: Any, args: Any, out: Any) -> None:
-            for p in m.parameters(recurse=False):
-                used.add(id(p))
-        hooks.append(mod.register_forward_hook(hook))
-    try:
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter, _quiet():
-            model(x)
-    finally:
-        for hk in hooks:
-            hk.remove()
-    params = sum(p.numel() for p in model.parameters() if id(p) in used)
-    return int(counter.get_total_flops()), int(params)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter, _quiet():
+        model(torch.zeros(1, c, h, w, device="meta"))
+    return int(counter.get_total_flops())
 
 
 __all__ = ["import_torch", "import_module", "load_model", "torch_reference", "OPS", "TorchImport"]
