@@ -130,8 +130,11 @@ def torch_counts(model: nn.Module, h: int, w: int | None = None) -> tuple[int, i
 
 @functools.lru_cache(maxsize=None)
 def traced(name: str, h: int, w: int) -> object:
-    """torchvision's model imported at H × W (traced once per test session)."""
-    return import_torch(f"torchvision.models:{name}", None, (3, h, w))
+    """torchvision's model imported at H × W (traced once per test session). The families whose
+    dynamic-size trace PyTorch cannot finish in minutes (Swin's and MaxViT's window grids) get a
+    shorter limit before the fixed-size trace."""
+    timeout = 60.0 if name.startswith(PENDING_FAMILIES) else 300.0
+    return import_torch(f"torchvision.models:{name}", None, (3, h, w), timeout)
 
 
 def imported(name: str, h: int = 224, w: int | None = None) -> object:
@@ -601,7 +604,7 @@ def test_allow_unknown_keeps_them_as_zero_rows_and_says_so(user_models: str, tmp
     assert r.exit_code == 0, r.output
     assert "warning: 2 operators costcalc cannot count" in r.output
     text = open(out).read()
-    assert '{type: unknown, name: roll, op: "aten.roll.default"}' in text
+    assert "{type: unknown, name: roll, op: aten.roll.default}" in text
     r = run("net", out, "--format", "json")
     assert "warning: 2 layers of unknown cost counted as 0: roll (aten.roll.default), abs (aten.abs.default)" \
         in r.output

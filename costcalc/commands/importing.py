@@ -60,8 +60,11 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
                    "and in JSON), instead of failing.")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="PyTorch sources: compare with FlopCounterMode and sum(p.numel()) at the traced size.")
+@click.option("--export-timeout", type=click.FloatRange(0, None), default=300, show_default=True, metavar="SECONDS",
+              help="PyTorch sources: after this long, trace at the fixed input size instead of a dynamic one "
+                   "(0: no limit).")
 def import_(source: str, output: str | None, kwargs_json: str | None, input_shape: str | None,
-            allow_unknown: bool, check: bool) -> None:
+            allow_unknown: bool, check: bool, export_timeout: float) -> None:
     """Import a model as a costcalc spec, with its input size kept symbolic.
 
     SOURCE is PACKAGE.MODULE:CALLABLE (a Python callable returning a torch.nn.Module, built with
@@ -83,7 +86,8 @@ def import_(source: str, output: str | None, kwargs_json: str | None, input_shap
     from costcalc.importer import import_source
 
     res = import_source(source, kwargs=parse_kwargs(kwargs_json), input_shape=parse_input_shape(input_shape),
-                        allow_unknown=allow_unknown, check=check)
+                        allow_unknown=allow_unknown, check=check,
+                        export_timeout=export_timeout if export_timeout > 0 else None)
     if output:
         try:
             with open(output, "w", encoding="utf-8") as f:

@@ -20,7 +20,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from costcalc.importer.ir import Graph, ImportFailure, ImportUsageError, SizeVars, Unsupported, is_target
+from costcalc.importer.ir import (
+    EXPORT_TIMEOUT,
+    Graph,
+    ImportFailure,
+    ImportUsageError,
+    SizeVars,
+    Unsupported,
+    is_target,
+)
 
 #: most unsupported operators listed in one error message
 MAX_LISTED = 12
@@ -76,10 +84,11 @@ def is_importable(arg: str) -> bool:
 
 def import_source(source: str, *, kwargs: Mapping[str, Any] | None = None,
                   input_shape: tuple[int, int, int] | None = None, allow_unknown: bool = False,
-                  check: bool = False) -> ImportResult:
+                  check: bool = False, export_timeout: float | None = EXPORT_TIMEOUT) -> ImportResult:
     """Import ``source`` (a ``.onnx`` file or ``package.module:callable``). ``input_shape`` is
     (C, H, W); ``check`` also runs the PyTorch model under FlopCounterMode at that size and
-    compares (a PyTorch source only)."""
+    compares (a PyTorch source only); ``export_timeout`` bounds the trace with a dynamic size (None:
+    no limit), after which it is traced at the fixed size."""
     if source.lower().endswith(".onnx"):
         if kwargs:
             raise ImportUsageError("--kwargs applies to a Python callable, not an ONNX file")
@@ -100,7 +109,7 @@ def import_source(source: str, *, kwargs: Mapping[str, Any] | None = None,
     from costcalc.importer.torch_import import import_torch
 
     shape = input_shape or (3, 224, 224)
-    ti = import_torch(source, kwargs, shape)
+    ti = import_torch(source, kwargs, shape, export_timeout)
     return finish_torch(ti, source, allow_unknown, check)
 
 

@@ -27,6 +27,10 @@ from costcalc.errors import CostcalcError
 ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu")
 
 
+#: seconds a trace with a dynamic input size may take before the import traces at the fixed size
+#: instead (PyTorch's symbolic shape solver can take hours on some models, MaxViT's window grids)
+EXPORT_TIMEOUT = 300.0
+
 #: ``package.module:callable`` (the callable may be a dotted attribute path)
 TARGET = re.compile(r"^(?P<module>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):(?P<attr>[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)$")
 

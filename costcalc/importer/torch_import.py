@@ -23,8 +23,10 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from costcalc.errors import CostcalcError
 from costcalc.importer.ir import (
     ACTIVATION_TYPES,
+    EXPORT_TIMEOUT,
     Graph,
     ImportFailure,
     ImportUsageError,
@@ -140,8 +142,8 @@ def _quiet() -> Iterator[None]:
 # Tracing
 
 
-def export(model: Any, shape: tuple[int, int, int], target: str) -> Any:
-    """``torch.export`` of ``model`` on a ``(1, C, H, W)`` meta input with H and W dynamic."""
+def export(model: Any, shape: tuple[int, int, int], target: str, dynamic: bool = True) -> Any:
+    """``torch.export`` of ``model`` on a ``(1, C, H, W)`` meta input, H and W dynamic (or fixed)."""
     import torch
 
     c, h, w = shape
@@ -149,9 +151,70 @@ def export(model: Any, shape: tuple[int, int, int], target: str) -> Any:
     auto = torch.export.Dim.AUTO
     try:
         with _quiet():
-            return torch.export.export(model, (x,), dynamic_shapes=({2: auto, 3: auto},), strict=False)
+            if dynamic:
+                return torch.export.export(model, (x,), dynamic_shapes=({2: auto, 3: auto},), strict=False)
+            return torch.export.export(model, (x,), strict=False)
     except Exception as e:  # noqa: BLE001 - torch.export's errors are pages long: one line that says why
         raise ImportFailure(f"{target}: torch.export cannot trace the model: {_export_reason(e)}") from None
+
+
+def in_child(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()`` in a forked copy of this process, its result (pickled) back through a pipe; after
+    ``timeout`` seconds the child is killed and :data:`TIMED_OUT` returned. torch.export cannot be
+    interrupted in-process (an interrupted trace leaves PyTorch's tracing state behind), and a copy
+    made by fork needs nothing rebuilt: the model the user's code made is already in it. An
+    exception of ``fn`` is raised here again (a :class:`~costcalc.errors.CostcalcError` as itself)."""
+    import os
+    import pickle
+    import select
+    import signal
+    import time
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read)
+        try:
+            try:
+                payload = ("ok", fn())
+            except CostcalcError as e:
+                payload = ("fail", e)
+            except BaseException as e:  # noqa: BLE001 - carried to the parent as one line
+                payload = ("error", f"{type(e).__name__}: {e}")
+            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as e:  # noqa: BLE001 - the result did not pickle
+            data = pickle.dumps(("error", f"{type(e).__name__}: {e}"))
+        with os.fdopen(write, "wb") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(write)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read, "rb") as f:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([f], [], [], max(left, 0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return TIMED_OUT
+            chunk = os.read(f.fileno(), 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise ImportFailure("the trace ended without a result (its process died)")
+    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - our own child's bytes
+    if kind == "ok":
+        return value
+    if kind == "fail":
+        raise value
+    raise RuntimeError(value)
+
+
+#: what :func:`in_child` returns when the time is up
+TIMED_OUT = object()
 
 
 def _export_reason(e: BaseException) -> str:
@@ -1215,17 +1278,39 @@ class TorchImport:
 
 
 def import_torch(target: str, kwargs: Mapping[str, Any] | None = None,
-                 input_shape: tuple[int, int, int] = (3, 224, 224), allow_unknown: bool = False) -> TorchImport:
+                 input_shape: tuple[int, int, int] = (3, 224, 224),
+                 timeout: float | None = EXPORT_TIMEOUT) -> TorchImport:
     """Build, trace and walk ``package.module:callable``."""
     model = load_model(target, kwargs)
-    return import_module(model, target.split(":", 1)[1].rsplit(".", 1)[-1], input_shape, target)
+    return import_module(model, target.split(":", 1)[1].rsplit(".", 1)[-1], input_shape, target, timeout)
 
 
 def import_module(model: Any, name: str, input_shape: tuple[int, int, int] = (3, 224, 224),
-                  source: str | None = None) -> TorchImport:
-    """Trace and walk a ``torch.nn.Module`` (moved to the meta device: no weights are read)."""
+                  source: str | None = None, timeout: float | None = EXPORT_TIMEOUT) -> TorchImport:
+    """Trace and walk a ``torch.nn.Module`` (moved to the meta device: no weights are read), with
+    the input's height and width dynamic. With a ``timeout`` (POSIX: in a forked child), a trace
+    that takes longer is abandoned for one at the fixed input size, and the notes say so."""
+    import os
+    import threading
+
     model = model.to("meta").eval()
-    ep = export(model, input_shape, source or name)
+    target = source or name
+    if timeout and hasattr(os, "fork") and threading.current_thread() is threading.main_thread():
+        result = in_child(lambda: trace(model, name, input_shape, target, True), timeout)
+        if result is TIMED_OUT:
+            result = trace(model, name, input_shape, target, False)
+            result.graph.notes.insert(0, f"torch.export did not finish a trace with a dynamic input size in "
+                                         f"{timeout:g} s (--export-timeout); traced at the fixed size "
+                                         f"{input_shape[1]}×{input_shape[2]} instead: the spec has no size variable")
+    else:
+        result = trace(model, name, input_shape, target, True)
+    result.model = model
+    return result
+
+
+def trace(model: Any, name: str, input_shape: tuple[int, int, int], target: str, dynamic: bool) -> TorchImport:
+    """Export and walk: the graph, its size variables, and the parameters it reads."""
+    ep = export(model, input_shape, target, dynamic)
     sizes = _size_vars(ep, input_shape)
     walk = _Walk(ep, sizes)
     with _quiet():
@@ -1250,7 +1335,7 @@ def import_module(model: Any, name: str, input_shape: tuple[int, int, int] = (3,
     if shared:
         graph.notes.append(f"parameters shared by several layers are counted in each: {', '.join(shared[:5])}"
                            + (" ..." if len(shared) > 5 else ""))
-    return TorchImport(graph, sizes, name, model, input_shape, unused, used)
+    return TorchImport(graph, sizes, name, None, input_shape, unused, used)
 
 
 def _size_vars(ep: Any, input_shape: tuple[int, int, int]) -> SizeVars:
