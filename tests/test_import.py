@@ -387,7 +387,7 @@ def graph_params(path: str) -> int:
 
 ONNX_DEFAULT = [("squeezenet1_1", "torchscript"), ("mobilenet_v3_small", "torchscript")]
 ONNX_SLOW = [("resnet18", "torchscript"), ("shufflenet_v2_x0_5", "torchscript"), ("efficientnet_b0", "torchscript"),
-             ("googlenet", "torchscript"), ("densenet121", "torchscript"),
+             ("googlenet", "torchscript"), ("densenet121", "torchscript"), ("convnext_tiny", "torchscript"),
              ("squeezenet1_1", "dynamo"), ("resnet18", "dynamo"), ("shufflenet_v2_x0_5", "dynamo"),
              ("mobilenet_v3_small", "dynamo"), ("efficientnet_b0", "dynamo")]
 

@@ -369,6 +369,8 @@ class _Walk:
             raise _Skip(f"input {i} is not a tensor costcalc follows")
         if spatial and v.flat:
             raise _Skip("on a flattened feature map (costcalc keeps H×W×C there)")
+        if spatial and v.cl:
+            raise _Skip("on a channels-last tensor (a channel-wise layer expects N×C×H×W)")
         if spatial and len(v.shape) not in (2, 4):
             raise _Skip(f"on a {len(v.shape)}-D tensor (costcalc layers take N×C×H×W maps or N×F vectors)")
         return v
@@ -405,15 +407,16 @@ class _Walk:
         return self.origin.get(id(v.tensor)) == src and self.consumers.get(src, 0) == 1
 
     def emit(self, node: _Node, type_: str, fields: Mapping[str, Any], inputs: Sequence[View], name: str,
-             flat: bool = False, out: str | None = None) -> View:
-        """Add a costcalc layer; its output shape is costcalc's rule applied to the inputs."""
+             flat: bool = False, out: str | None = None, cl: bool = False) -> View:
+        """Add a costcalc layer; its output shape is costcalc's rule applied to the inputs (a
+        channels-last view of it when ``cl``)."""
         assert self.graph is not None
         shape = self.out_shape(type_, fields, inputs)
         t = self.graph.emit(type_, fields, [v.tensor for v in inputs], shape, node.scope, name,
                             f"{node.op} ({node.name})")
         key = out if out is not None else node.outputs[0]
         self.origin[id(t)] = key
-        view = View(t, shape, flat)
+        view = View(t, (shape[0], shape[2], shape[3], shape[1]) if cl else shape, flat, cl)
         self.values[key] = view
         return view
 
@@ -502,12 +505,13 @@ class _Walk:
 
 
 def _hwc(v: View) -> Any:
+    """costcalc's H × W × C of a view: its tensor's (a flattened or channels-last view is the same
+    tensor to costcalc)."""
     from costcalc.cost import Shape
 
-    s = v.shape
-    if v.flat:
+    if v.flat or v.cl:
         return Shape(*_hwc_of(v.tensor.shape))
-    return Shape(*_hwc_of(s))
+    return Shape(*_hwc_of(v.shape))
 
 
 def _hwc_of(s: Sequence[Any]) -> tuple[Any, Any, Any]:
@@ -613,6 +617,13 @@ def _matmul(w: _Walk, node: _Node) -> None:
     if not isinstance(v, (_Weight, _Const)) or len(_dims(v)) != 2:
         raise _Skip("a product of two activations (attention) or with a computed matrix")
     f, m = _dims(v)
+    if x.cl:  # nn.Linear on every position of a channels-last map (ConvNeXt)
+        if not supports("linear", "M", "bias"):
+            _pending("a linear layer per position", "the layer type linear")
+        if x.shape[-1] != f:
+            raise _Skip(f"a matrix of {f} rows on {x.shape[-1]} channels")
+        w.emit(node, "linear", {"M": m, "bias": False}, [x], "linear", cl=True)
+        return
     _fc(w, node, x, f, m, False)
 
 
@@ -647,7 +658,7 @@ def _act(w: _Walk, node: _Node, x: View, kind: str) -> None:
             w.origin[id(folded)] = node.outputs[0]
             w.values[node.outputs[0]] = View(folded, x.shape)
             return
-    w.emit(node, kind, {}, [x], kind, flat=x.flat)
+    w.emit(node, kind, {}, [x], kind, flat=x.flat, cl=x.cl)
 
 
 def _clip(w: _Walk, node: _Node) -> None:
@@ -770,10 +781,11 @@ def _bias(w: _Walk, node: _Node, x: View, b: Any) -> None:
     op = x.tensor.producer
     dims = _dims(b)
     made_by = w.origin.get(id(x.tensor), "")
-    if op is not None and op.type == "fc" and op.fields.get("bias") is False and made_by == node.inputs[
+    if op is not None and op.type in ("fc", "linear") and op.fields.get("bias") is False and made_by == node.inputs[
             0 if isinstance(w.values.get(node.inputs[0]), View) else 1] and w.consumers.get(made_by) == 1 \
             and list(dims)[-1:] == [op.fields["M"]]:
         del op.fields["bias"]
+        op.source += f" + {node.op} ({node.name})"
         w.values[node.outputs[0]] = x
         w.origin[id(x.tensor)] = node.outputs[0]
         return
@@ -784,6 +796,9 @@ def _mul(w: _Walk, node: _Node) -> None:
     a, b = (w.value(n) for n in node.inputs[:2])
     if isinstance(a, _Const) and isinstance(b, _Const):
         _arith(w, node)
+        return
+    if isinstance(a, View) != isinstance(b, View) and isinstance(a if isinstance(b, View) else b, (_Weight, _Const)):
+        _layer_scale(w, node, a if isinstance(a, View) else b, b if isinstance(a, View) else a)
         return
     if not (isinstance(a, View) and isinstance(b, View)):
         raise _Skip("a multiply by a constant")
@@ -796,6 +811,33 @@ def _mul(w: _Walk, node: _Node) -> None:
     if t is None:
         _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
     w.emit(node, t, {}, [x, g], "mul")
+
+
+def _layer_scale(w: _Walk, node: _Node, x: View, p: Any) -> None:
+    """A map times a learnable per-channel scale (ConvNeXt's ``layer_scale``, C × 1 × 1)."""
+    dims = _dims(p)
+    c = x.shape[-1] if x.cl else (x.shape[1] if len(x.shape) >= 2 else 0)
+    n = 1
+    for d in dims:
+        n *= d
+    if n != c or n <= 1 or x.flat:
+        raise _Skip(f"a multiply by a constant of shape {list(dims)} (a layer scale has one value per channel)")
+    if not supports("layer_scale"):
+        _pending("a per-channel scale", "the layer type layer_scale")
+    w.emit(node, "layer_scale", {}, [x], "layer_scale", cl=x.cl)
+
+
+def _layer_norm(w: _Walk, node: _Node) -> None:
+    """LayerNormalization over the channels of a channels-last map (ConvNeXt's LayerNorm2d)."""
+    x = w.view(node, 0, spatial=False)
+    scale, bias = w.weight(node, 1, "scale"), w.weight(node, 2, "bias")
+    axis = int(_attr(node, "axis", -1))
+    if not x.cl or axis % len(x.shape) != len(x.shape) - 1 or scale is None or bias is None \
+            or scale.dims[-1:] != (x.shape[-1],):
+        raise _Skip("a layer norm that is not over the channels at each position, with scale and bias")
+    if not supports("layernorm"):
+        _pending("layer normalisation", "the layer type layernorm")
+    w.emit(node, "layernorm", {}, [x], "ln", cl=True)
 
 
 def _concat(w: _Walk, node: _Node) -> None:
@@ -894,6 +936,15 @@ def _reshape_to(w: _Walk, node: _Node, v: View | Shuffle, out: tuple[Any, ...]) 
 
 def _transpose(w: _Walk, node: _Node) -> None:
     v = w.value(node.inputs[0])
+    perm = list(_attr(node, "perm", []))
+    if isinstance(v, View) and len(v.shape) == 4 and not v.flat:
+        s = v.shape
+        if not v.cl and perm == [0, 2, 3, 1]:
+            w.values[node.outputs[0]] = View(v.tensor, (s[0], s[2], s[3], s[1]), False, True)
+            return
+        if v.cl and perm == [0, 3, 1, 2]:
+            w.values[node.outputs[0]] = View(v.tensor, (s[0], s[3], s[1], s[2]), False, False)
+            return
     if isinstance(v, _Const):
         perm = _attr(node, "perm", None)
         w.values[node.outputs[0]] = _Const(v.arr.transpose(perm) if perm is not None else v.arr.T)
@@ -1189,7 +1240,7 @@ OPS: dict[str, Callable[[_Walk, _Node], None]] = {
     "ConvTranspose": _needs("conv_transpose", "a transposed convolution"),
     "Resize": _needs("upsample", "resizing (upsampling)"),
     "Upsample": _needs("upsample", "upsampling"),
-    "LayerNormalization": _needs("layernorm", "layer normalisation"),
+    "LayerNormalization": _layer_norm,
     "GroupNormalization": _needs("groupnorm", "group normalisation"),
     "Softmax": _needs("softmax", "a softmax"),
 }
