@@ -35,6 +35,7 @@ from costcalc.cost import Cost, Shape
 from costcalc.errors import CostcalcError
 from costcalc.layers.base import Block, Builder, DimError, Layer, Node
 from costcalc.layers.conv import FC, Conv
+from costcalc.layers.mobile import ChannelMul
 from costcalc.layers.primitives import (
     Activation,
     Add,
@@ -213,6 +214,18 @@ def _(layer: PadShortcut, *inputs: Shape) -> nn.Module:
     c = _int(layer, "N", inputs[0].c)
     m = c if layer.M is None else _int(layer, "M", layer.M)
     return PadShortcutModule(_int(layer, "S", layer.S), m - c)
+
+
+class ChannelMulModule(nn.Module):
+    """``x * g``: a tensor times a 1×1×C gate (broadcast over H, W) or an equal-shaped tensor."""
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return x * g
+
+
+@_leaf.register
+def _(layer: ChannelMul, *inputs: Shape) -> nn.Module:
+    return ChannelMulModule()
 
 
 # ----------------------------------------------------------------------------------------------
