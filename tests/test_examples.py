@@ -52,6 +52,9 @@ def test_every_example_is_tested():
     assert ALL == sorted([
         "fd_mobilenet", "mobilenet_v1", "mobilenet_v2", "resnet101", "resnet152", "resnet18",
         "resnet34", "resnet50", "resnet50_v1_5", "resnext50_32x4d", "shufflenet_v1", "shufflenet_v2",
+        # the mobile families after MobileNetV2: tests/test_modern_mobile.py
+        "efficientnet", "efficientnet_v2_s", "ghostnet", "mnasnet1_0", "mobilenet_v3_large",
+        "mobilenet_v3_small",
     ])
 
 

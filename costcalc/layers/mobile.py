@@ -41,11 +41,11 @@ SE_BASES: tuple[str, ...] = ("input", "expanded")
           "H·W·C ops")
 @dataclass(frozen=True)
 class ChannelMul(Leaf):
-    """Elementwise product of the first input (H×W×C) with the second, broadcast over H and W when
-    it is 1×1×C (the squeeze-and-excitation gate), as ``x * g`` in PyTorch. H·W·C multiplies, all in
-    ``elementwise`` (0 MACs: not a convolution; FlopCounterMode does not count it either);
-    memory = both inputs read + the output written. On its own (``costcalc layer``) the gate is
-    1×1×N."""
+    """Elementwise product of two tensors, one of them broadcast over H and W when it is 1×1×C (the
+    squeeze-and-excitation gate), as ``x * g`` in PyTorch; either input may be the gate. H·W·C
+    multiplies, all in ``elementwise`` (0 MACs: not a convolution; FlopCounterMode does not count
+    it either); memory = both inputs read + the output written. On its own (``costcalc layer``)
+    the gate is 1×1×N."""
 
     arity = 2
     category = "channel_mul"
@@ -55,20 +55,27 @@ class ChannelMul(Leaf):
 
     def check(self, *inputs: Shape) -> None:
         a, g = inputs[0], inputs[1]
+        shown = f"{tuple(a)} × {tuple(g)}"
         if same(a.c, g.c) is False:
-            raise DimError("input", f"{tuple(a)} × {tuple(g)}", "channel_mul needs equal channels")
+            raise DimError("input", shown, "channel_mul needs equal channels")
+        if _is_gate(a) or _is_gate(g):
+            return
         for name, u, v in zip(("H", "W"), a, g):
-            if not (is_int(v) and v == 1) and same(u, v) is False:
-                raise DimError("input", f"{tuple(a)} × {tuple(g)}",
-                               f"channel_mul needs a 1×1×C gate or an equal shape ({name} differs)")
+            if same(u, v) is False:
+                raise DimError("input", shown, f"channel_mul needs a 1×1×C gate or equal shapes ({name} differs)")
 
     def out_shape(self, *inputs: Shape) -> Shape:
-        return inputs[0]
+        a, g = inputs[0], inputs[1]
+        return g if _is_gate(a) and not _is_gate(g) else a
 
     def cost(self, *inputs: Shape) -> Cost:
-        x, g = inputs[0], inputs[1]
-        n = x.elements
-        return Cost(elementwise=n, activations=n, memory=2 * n + g.elements)
+        n = self.out_shape(*inputs).elements
+        return Cost(elementwise=n, activations=n, memory=n + inputs[0].elements + inputs[1].elements)
+
+
+def _is_gate(x: Shape) -> bool:
+    """A 1×1×C tensor (numbers: a symbolic size is a feature map)."""
+    return is_int(x.h) and is_int(x.w) and x.h == 1 and x.w == 1
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,7 +98,8 @@ def squeeze_width(base: Num, r: Num, divisor: Num) -> Num:
         return div(base, r)
     q = base // r
     if q == 0:
-        raise DimError("R", r, f"squeeze width {base}//{r} rounds to 0 channels; use a smaller R or give B")
+        raise DimError("R", r, f"squeeze width {base}//{r} = 0 channels: the reduction is larger than the "
+                       f"{base} channels it divides")
     return q if divisor == 1 else _make_divisible(q, divisor)
 
 
