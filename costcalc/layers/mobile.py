@@ -17,6 +17,8 @@ the rounding passes the value through (the closed form is the unrounded one).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 from costcalc.cost import Cost, Shape
 from costcalc.layers.base import Block, Builder, DimError, Leaf, dim, opt, register
@@ -31,6 +33,9 @@ GATES: tuple[str, ...] = ("sigmoid", "hardsigmoid")
 
 #: where an inverted residual's SE reduction is measured from
 SE_BASES: tuple[str, ...] = ("input", "expanded")
+
+#: how an SE path rounds base/R to its squeeze width (see :func:`squeeze_width`)
+SE_ROUNDINGS: tuple[str, ...] = ("floor", "divisible", "floor_divisible")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,25 +87,34 @@ def _is_gate(x: Shape) -> bool:
 # Squeeze-and-excitation
 
 
-def _make_divisible(v: int, divisor: int) -> int:
-    """torchvision's ``_make_divisible(v, divisor)`` on an int (the rule of :mod:`costcalc.expr`)."""
+def _make_divisible(v: Any, divisor: int) -> int:
+    """torchvision's ``_make_divisible(v, divisor)``, exactly (the rule of :mod:`costcalc.expr`)."""
     from costcalc.expr import FUNCTIONS
 
     return int(FUNCTIONS["make_divisible"](v, divisor))
 
 
-def squeeze_width(base: Num, r: Num, divisor: Num) -> Num:
-    """Channels of an SE path's squeeze conv: ⌊C/R⌋, rounded by ``make_divisible(⌊C/R⌋, divisor)``
-    when ``divisor`` > 1. ⌊C/R⌋ is EfficientNet's ``input_channels // 4`` and SENet's ``C // r``;
-    with divisor 8 it is MobileNetV3's ``_make_divisible(expanded // 4, 8)``; GhostNet's
-    ``_make_divisible(C · 0.25, 4)`` is the same, its C being a multiple of 4. With symbols: C/R."""
+def squeeze_width(base: Num, r: Num, rounding: str = "floor", divisor: Num = 8) -> Num:
+    """Channels of an SE path's squeeze conv from ``base`` channels and reduction ``r``:
+
+    - ``floor``: ⌊C/R⌋ (EfficientNet's ``input_channels // 4``, SENet's ``C // r``);
+    - ``divisible``: ``make_divisible(C/R, divisor)`` (GhostNet's ``_make_divisible(C · 0.25, 4)``);
+    - ``floor_divisible``: ``make_divisible(⌊C/R⌋, divisor)`` (torchvision's MobileNetV3,
+      ``_make_divisible(expanded // 4, 8)``).
+
+    The last two differ only when R does not divide C and the 10 % rule of ``make_divisible``
+    falls between ⌊C/R⌋ and C/R (C = 107, R = 4, divisor 8: 24 against 32). With symbols: C/R."""
     if not (is_int(base) and is_int(r) and is_int(divisor)):
         return div(base, r)
+    if rounding == "divisible":
+        return _make_divisible(Fraction(base, r), divisor)
     q = base // r
+    if rounding == "floor_divisible":
+        return _make_divisible(q, divisor)
     if q == 0:
         raise DimError("R", r, f"squeeze width {base}//{r} = 0 channels: the reduction is larger than the "
                        f"{base} channels it divides")
-    return q if divisor == 1 else _make_divisible(q, divisor)
+    return q
 
 
 @register("se", "squeeze-and-excitation: global pool → 1×1 N→B → act → 1×1 B→N → gate → channel "
@@ -114,16 +128,20 @@ class SqueezeExcite(Block):
 
     The squeeze width B is given directly, or is C/R where C is ``base`` (default: the SE's input
     channels N; MBConv passes its block input for EfficientNet, its expanded width for MobileNetV3)
-    and R the reduction (default 4). Rounding, ``divisor``: 1 floors, ⌊C/R⌋ (EfficientNet, SENet);
-    8 applies ``make_divisible(⌊C/R⌋, 8)`` (MobileNetV3); 4 GhostNet's ``make_divisible(C/4, 4)``.
-    Giving both B and R is accepted only when they agree."""
+    and R the reduction (default 4), rounded as ``rounding`` says: ``floor``, ⌊C/R⌋ (EfficientNet,
+    SENet); ``floor_divisible``, make_divisible(⌊C/R⌋, divisor) (torchvision's MobileNetV3, divisor
+    8); ``divisible``, make_divisible(C/R, divisor) (GhostNet, divisor 4). Giving both B and R is
+    accepted only when they agree."""
 
     R: Num | None = dim(None, "reduction ratio: B = base/R (default 4 unless B is given)")
     B: Num | None = dim(None, "squeeze channels, given directly instead of R", symbol=False)
     base: Num | None = dim(None, "channels the reduction divides (default: the input channels N)",
                            symbol=False)
-    divisor: Num = dim(1, "rounding of base/R: 1 floors (EfficientNet); d > 1 is make_divisible(⌊base/R⌋, d) "
-                       "(MobileNetV3: 8, GhostNet: 4)", symbol=False)
+    rounding: str = opt("floor", "base/R to channels: floor (EfficientNet), floor_divisible "
+                        "(make_divisible(⌊base/R⌋, divisor): MobileNetV3), divisible (make_divisible(base/R, "
+                        "divisor): GhostNet)", choices=SE_ROUNDINGS, kind="str")
+    divisor: Num = dim(8, "multiple the divisible roundings round to (MobileNetV3: 8, GhostNet: 4)",
+                       symbol=False)
     act: str = opt("relu", "activation after the squeeze conv (relu: SENet, MobileNetV3, GhostNet; "
                    "silu: EfficientNet)", choices=tuple(ACTIVATIONS), kind="str")
     gate: str = opt("sigmoid", "gate activation (sigmoid: SENet, EfficientNet; hardsigmoid: "
@@ -133,6 +151,8 @@ class SqueezeExcite(Block):
     def check(self, *inputs: Shape) -> None:
         if self.gate not in GATES:
             raise DimError("gate", self.gate, f"must be one of {', '.join(GATES)}")
+        if self.rounding not in SE_ROUNDINGS:
+            raise DimError("rounding", self.rounding, f"must be one of {', '.join(SE_ROUNDINGS)}")
         Activation.named(self.act)
         self.width(inputs[0])
 
@@ -140,9 +160,9 @@ class SqueezeExcite(Block):
         """The squeeze width B for input ``x`` (checked: B and R agree when both are given)."""
         base = x.c if self.base is None else self.base
         if self.B is None:
-            return squeeze_width(base, 4 if self.R is None else self.R, self.divisor)
+            return squeeze_width(base, 4 if self.R is None else self.R, self.rounding, self.divisor)
         if self.R is not None and is_int(base) and is_int(self.R) and is_int(self.divisor) and is_int(self.B):
-            b = squeeze_width(base, self.R, self.divisor)
+            b = squeeze_width(base, self.R, self.rounding, self.divisor)
             if b != self.B:
                 raise DimError("B", self.B, f"contradicts R={self.R}, which gives {b} squeeze channels "
                                f"from {base}; give one of B and R")
@@ -200,14 +220,18 @@ class _SEFields:
 
     def _se(self, block_in: Shape, expanded: Num) -> SqueezeExcite:
         base = block_in.c if self.se_base == "input" else expanded  # type: ignore[attr-defined]
-        return SqueezeExcite(R=self.se_R, base=base, divisor=self.se_divisor,  # type: ignore[attr-defined]
-                             act=self.se_act or self.act, gate=self.se_gate)  # type: ignore[attr-defined]
+        return SqueezeExcite(R=self.se_R, base=base, rounding=self.se_rounding,  # type: ignore[attr-defined]
+                             divisor=self.se_divisor, act=self.se_act or self.act,  # type: ignore[attr-defined]
+                             gate=self.se_gate)  # type: ignore[attr-defined]
 
     def _check_se(self) -> None:
         if self.se_base not in SE_BASES:  # type: ignore[attr-defined]
             raise DimError("se_base", self.se_base, f"must be one of {', '.join(SE_BASES)}")  # type: ignore[attr-defined]
         if self.se_gate not in GATES:  # type: ignore[attr-defined]
             raise DimError("se_gate", self.se_gate, f"must be one of {', '.join(GATES)}")  # type: ignore[attr-defined]
+        if self.se_rounding not in SE_ROUNDINGS:  # type: ignore[attr-defined]
+            raise DimError("se_rounding", self.se_rounding,  # type: ignore[attr-defined]
+                           f"must be one of {', '.join(SE_ROUNDINGS)}")
         Activation.named(self.act)  # type: ignore[attr-defined]
         if self.se_act:  # type: ignore[attr-defined]
             Activation.named(self.se_act)  # type: ignore[attr-defined]
@@ -229,7 +253,8 @@ class MBConv(Block, _SEFields):
     E = N·T (``T``, default 6) or given directly (``E``: MobileNetV3's 72 from 24). EfficientNet's
     ``make_divisible(N·T, 8)`` is N·T for its channels (multiples of 8); give E otherwise.
     SE: B = base/R with ``se_base`` ``input`` (EfficientNet: the block's N) or ``expanded``
-    (MobileNetV3: E), rounded by ``se_divisor`` (1: floor, EfficientNet; 8: MobileNetV3). Stochastic
+    (MobileNetV3: E), rounded as ``se_rounding`` says (floor: EfficientNet; floor_divisible with
+    ``se_divisor`` 8: MobileNetV3; see ``se``). Stochastic
     depth and BatchNorm's eps change no count. With stride 1, no SE: MACs = H·W·E·(N + K² + M);
     the SE adds 2·E·B MACs and 2·E·B + B + E params."""
 
@@ -243,8 +268,9 @@ class MBConv(Block, _SEFields):
     se_R: Num = dim(4, "SE reduction ratio: B = base/R", symbol=False)
     se_base: str = opt("input", "what the SE reduction divides: input (EfficientNet) or expanded "
                        "(MobileNetV3)", choices=SE_BASES, kind="str")
-    se_divisor: Num = dim(1, "SE rounding: 1 floors (EfficientNet), 8 is make_divisible(⌊base/R⌋, 8) "
-                          "(MobileNetV3)", symbol=False)
+    se_rounding: str = opt("floor", "SE base/R to channels: floor (EfficientNet), floor_divisible "
+                           "(MobileNetV3), divisible (see se)", choices=SE_ROUNDINGS, kind="str")
+    se_divisor: Num = dim(8, "SE rounding multiple for the divisible roundings (MobileNetV3: 8)", symbol=False)
     se_act: str | None = opt(None, "activation inside the SE (default: act; MobileNetV3: relu)",
                              choices=tuple(ACTIVATIONS), kind="str")
     se_gate: str = opt("sigmoid", "SE gate: sigmoid (EfficientNet) or hardsigmoid (MobileNetV3)",
@@ -296,7 +322,9 @@ class FusedMBConv(Block, _SEFields):
     se_R: Num = dim(4, "SE reduction ratio: B = base/R", symbol=False)
     se_base: str = opt("input", "what the SE reduction divides: input or expanded", choices=SE_BASES,
                        kind="str")
-    se_divisor: Num = dim(1, "SE rounding: 1 floors, d > 1 is make_divisible(⌊base/R⌋, d)", symbol=False)
+    se_rounding: str = opt("floor", "SE base/R to channels: floor, floor_divisible or divisible (see se)",
+                           choices=SE_ROUNDINGS, kind="str")
+    se_divisor: Num = dim(8, "SE rounding multiple for the divisible roundings", symbol=False)
     se_act: str | None = opt(None, "activation inside the SE (default: act)", choices=tuple(ACTIVATIONS),
                              kind="str")
     se_gate: str = opt("sigmoid", "SE gate: sigmoid or hardsigmoid", choices=GATES, kind="str")
@@ -392,7 +420,7 @@ class GhostBottleneck(Block):
     S: Num = dim(1, "stride", symbol=False)
     se: bool = opt(False, "squeeze-and-excitation on the E channels")
     se_R: Num = dim(4, "SE reduction ratio (GhostNet: se_ratio 0.25 → 4)", symbol=False)
-    se_divisor: Num = dim(4, "SE rounding: make_divisible(E/R, divisor) (GhostNet: 4)", symbol=False)
+    se_divisor: Num = dim(4, "SE squeeze width make_divisible(E/R, divisor) (GhostNet: 4)", symbol=False)
     s: Num = dim(2, "ratio of both Ghost modules", symbol=False)
     d: Num = dim(3, "cheap-operation kernel of both Ghost modules", symbol=False)
 
@@ -406,7 +434,8 @@ class GhostBottleneck(Block):
             y = b("dw", Conv(K=self.K, S=self.S, depthwise=True), y)
             y = b("dw_bn", BN, y)
         if self.se:
-            y = b("se", SqueezeExcite(R=self.se_R, divisor=self.se_divisor, act="relu", gate="hardsigmoid"), y)
+            y = b("se", SqueezeExcite(R=self.se_R, rounding="divisible", divisor=self.se_divisor, act="relu",
+                                      gate="hardsigmoid"), y)
         y = b("ghost2", Ghost(M=m, s=self.s, d=self.d, relu=False), y)
         if residual:
             sc = x
