@@ -206,12 +206,11 @@ def _residual(name: str, x: Shape, m: Num, s: Num) -> bool:
     return s == 1 and bool(eq)
 
 
-def _expands(name: str, x: Shape, e: Num) -> bool:
-    """Whether there is an expansion conv (not when E = N: T = 1, or MobileNetV3's 16 → 16)."""
-    eq = same(x.c, e)
-    if eq is None:
-        raise DimError("E", e, f"{name} cannot decide whether it expands with N={x.c}; give both as numbers")
-    return not eq
+def _expands(x: Shape, e: Num) -> bool:
+    """Whether there is an expansion conv: not when E = N (T = 1, or MobileNetV3's 16 → 16). A
+    number against a symbol (E = 72 in the formula of ``costcalc layer -N 24 --param E=72``) is the
+    general case, an expansion, as ``inverted_residual`` takes a symbolic T ≠ 1."""
+    return same(x.c, e) is not True
 
 
 class _SEFields:
@@ -254,9 +253,9 @@ class MBConv(Block, _SEFields):
     ``make_divisible(N·T, 8)`` is N·T for its channels (multiples of 8); give E otherwise.
     SE: B = base/R with ``se_base`` ``input`` (EfficientNet: the block's N) or ``expanded``
     (MobileNetV3: E), rounded as ``se_rounding`` says (floor: EfficientNet; floor_divisible with
-    ``se_divisor`` 8: MobileNetV3; see ``se``). Stochastic
-    depth and BatchNorm's eps change no count. With stride 1, no SE: MACs = H·W·E·(N + K² + M);
-    the SE adds 2·E·B MACs and 2·E·B + B + E params."""
+    ``se_divisor`` 8: MobileNetV3; see ``se``). Stochastic depth and BatchNorm's eps change no
+    count. With stride 1, no SE: MACs = H·W·E·(N + K² + M); the SE adds 2·E·B MACs and
+    2·E·B + B + E params."""
 
     M: Num | None = dim(None, "output channels (default: input channels)", unit_default=True)
     T: Num | None = dim(None, "expansion ratio, E = N·T (default 6 unless E is given)")
@@ -286,7 +285,7 @@ class MBConv(Block, _SEFields):
         residual = _residual("mbconv", x, m, self.S)
         act = Activation.named(self.act)
         y = x
-        if _expands("mbconv", x, e):
+        if _expands(x, e):
             y = b("expand", Conv(M=e, K=1, P=0), y)
             y = b("expand_bn", BN, y)
             y = b(f"expand_{self.act}", act, y)
@@ -338,7 +337,7 @@ class FusedMBConv(Block, _SEFields):
         e = _expanded(self, x)
         residual = _residual("fused_mbconv", x, m, self.S)
         act = Activation.named(self.act)
-        expands = _expands("fused_mbconv", x, e)
+        expands = _expands(x, e)
         y = b("fused", Conv(M=e if expands else m, K=self.K, S=self.S), x)
         y = b("fused_bn", BN, y)
         y = b(f"fused_{self.act}", act, y)
