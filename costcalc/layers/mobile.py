@@ -214,26 +214,31 @@ def _expands(x: Shape, e: Num) -> bool:
 
 
 class _SEFields:
-    """The squeeze-and-excitation options shared by MBConv and Fused-MBConv (dataclass fields are
-    declared on each class; this holds the rule that turns them into an SE layer)."""
+    """The squeeze-and-excitation options shared by MBConv and Fused-MBConv: the dataclass fields
+    are declared on each class (annotations here only type them); this holds the rule that turns
+    them into an SE layer."""
+
+    act: str
+    se_R: Num
+    se_base: str
+    se_rounding: str
+    se_divisor: Num
+    se_act: str | None
+    se_gate: str
 
     def _se(self, block_in: Shape, expanded: Num) -> SqueezeExcite:
-        base = block_in.c if self.se_base == "input" else expanded  # type: ignore[attr-defined]
-        return SqueezeExcite(R=self.se_R, base=base, rounding=self.se_rounding,  # type: ignore[attr-defined]
-                             divisor=self.se_divisor, act=self.se_act or self.act,  # type: ignore[attr-defined]
-                             gate=self.se_gate)  # type: ignore[attr-defined]
+        base = block_in.c if self.se_base == "input" else expanded
+        return SqueezeExcite(R=self.se_R, base=base, rounding=self.se_rounding, divisor=self.se_divisor,
+                             act=self.se_act or self.act, gate=self.se_gate)
 
     def _check_se(self) -> None:
-        if self.se_base not in SE_BASES:  # type: ignore[attr-defined]
-            raise DimError("se_base", self.se_base, f"must be one of {', '.join(SE_BASES)}")  # type: ignore[attr-defined]
-        if self.se_gate not in GATES:  # type: ignore[attr-defined]
-            raise DimError("se_gate", self.se_gate, f"must be one of {', '.join(GATES)}")  # type: ignore[attr-defined]
-        if self.se_rounding not in SE_ROUNDINGS:  # type: ignore[attr-defined]
-            raise DimError("se_rounding", self.se_rounding,  # type: ignore[attr-defined]
-                           f"must be one of {', '.join(SE_ROUNDINGS)}")
-        Activation.named(self.act)  # type: ignore[attr-defined]
-        if self.se_act:  # type: ignore[attr-defined]
-            Activation.named(self.se_act)  # type: ignore[attr-defined]
+        for name, value, choices in (("se_base", self.se_base, SE_BASES), ("se_gate", self.se_gate, GATES),
+                                     ("se_rounding", self.se_rounding, SE_ROUNDINGS)):
+            if value not in choices:
+                raise DimError(name, value, f"must be one of {', '.join(choices)}")
+        Activation.named(self.act)
+        if self.se_act:
+            Activation.named(self.se_act)
 
 
 _ACT_DOC = "activation after the expansion and depthwise convs (relu: MnasNet, MobileNetV3; hardswish: " \
