@@ -56,6 +56,9 @@ def test_every_example_is_tested():
         "alexnet", "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "vgg16",
         # RegNet, ConvNeXt, ViT, RepVGG: tests/test_modern_blocks.py
         "convnext_tiny", "regnet_x_400mf", "regnet_y_400mf", "repvgg_a0", "repvgg_a0_deploy", "vit_b_16",
+        # the mobile families after MobileNetV2: tests/test_modern_mobile.py
+        "efficientnet", "efficientnet_v2_s", "ghostnet", "mnasnet1_0", "mobilenet_v3_large",
+        "mobilenet_v3_small",
     ])
 
 

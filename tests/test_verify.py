@@ -151,6 +151,25 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("repvgg", {"M": 64, "S": 2}, X),
     ("repvgg", {"M": 64, "S": 2, "G": 4, "form": "deploy"}, X),
     ("repvgg", {"G": 2}, Shape(9, 7, 16)),
+    ("se", {}, X),
+    ("se", {"R": 16, "act": "silu"}, Shape(7, 9, 96)),
+    ("se", {"B": 24, "rounding": "floor_divisible", "gate": "hardsigmoid", "bias": False}, Shape(5, 5, 72)),
+    ("se", {"R": 4, "rounding": "divisible", "divisor": 4, "gate": "hardsigmoid"}, Shape(6, 6, 54)),
+    ("se", {"R": 4, "base": 16, "act": "silu"}, Shape(7, 7, 96)),  # EfficientNet: a quarter of the block input
+    ("mbconv", {}, Shape(14, 14, 24)),
+    ("mbconv", {"T": 1, "M": 16, "se": True, "act": "silu"}, Shape(28, 28, 32)),
+    ("mbconv", {"E": 72, "M": 40, "K": 5, "S": 2, "se": True, "se_base": "expanded",
+                "se_rounding": "floor_divisible", "se_act": "relu", "se_gate": "hardsigmoid", "act": "hardswish"},
+     Shape(28, 28, 24)),
+    ("mbconv", {"E": 16, "M": 16, "S": 2, "se": True, "se_base": "expanded", "se_rounding": "floor_divisible",
+                "se_gate": "hardsigmoid"}, Shape(56, 56, 16)),
+    ("fused_mbconv", {"T": 1}, Shape(28, 28, 24)),
+    ("fused_mbconv", {"T": 4, "M": 48, "S": 2}, Shape(28, 28, 24)),
+    ("fused_mbconv", {"E": 96, "M": 32, "K": 5, "se": True, "act": "relu"}, Shape(15, 15, 32)),
+    ("ghost", {"M": 64}, Shape(14, 14, 32)),
+    ("ghost", {"M": 41, "s": 3, "d": 5, "k": 3, "S": 2, "relu": False}, Shape(15, 13, 24)),
+    ("ghost_bottleneck", {"E": 72}, Shape(14, 14, 24)),
+    ("ghost_bottleneck", {"E": 120, "M": 40, "K": 5, "S": 2, "se": True}, Shape(28, 28, 24)),
 ]
 
 

@@ -344,7 +344,7 @@ def all_types() -> dict[str, LayerType]:
 
 def _load() -> None:
     # Importing the modules registers their types (extend by adding a module here).
-    from costcalc.layers import blocks, conv, primitives  # noqa: F401
+    from costcalc.layers import blocks, conv, mobile, primitives  # noqa: F401
     from costcalc.layers import norm  # noqa: F401
     from costcalc.layers import transformer  # noqa: F401
     from costcalc.layers import modern  # noqa: F401
