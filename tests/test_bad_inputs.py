@@ -244,6 +244,9 @@ def test_the_valid_spec_next_to_the_corpus_runs() -> None:
 # Command-line cases: options and files that are wrong before any spec is read
 
 CLI_CASES = [
+    # a variable whose choices are names is a closed set: a new name is not a symbol for it
+    (("net", "../../examples/efficientnet.yaml", "--set", "variant=b9"), 2,
+     "option --set variant=b9: variant is one of b0, b1, b2, b3, b4, b5, b6, b7"),
     (("net", "ok.yaml", "--set", "beta=1"), 2,
      "option --set beta: ok.yaml has no variable 'beta' (variables: alpha, resolution)"),
     (("net", "ok.yaml", "--set", "alpah=1"), 2,

@@ -200,6 +200,8 @@ class LayerType:
         return tuple(names)
 
     def field_info(self, name: str) -> Mapping[str, Any]:
+        if name in self._metadata:
+            return self._metadata[name]
         if name == "bn":
             return {"doc": "follow with BatchNorm", "kind": "bool"}
         if name == "act":

@@ -105,6 +105,8 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
             raise SpecError(f"{_at(file, raw_vars, k)}: vars: {_brief(k)} is not a usable variable name{why}")
         where = f"{_at(file, raw_vars, k)}: vars.{k}"
         choices = None
+        named = False
+        shown_choices = ""
         if isinstance(v, dict):  # {default: 3, choices: [1, 2, 3, 4, 8]}
             for key in v:
                 if key not in ("default", "choices"):
@@ -116,11 +118,18 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
             if choices is not None and (not isinstance(choices, list) or not choices):
                 raise SpecError(f"{_at(file, v, 'choices')}: vars.{k}.choices must be a non-empty list of "
                                 f"values, got {_brief(choices)}")
+            # choices given as names (variant: b0 … b7) are a closed set: no symbol stands for one
+            named = bool(choices) and any(isinstance(c, str) and c.isidentifier() for c in choices)
+            shown_choices = ", ".join(str(c) for c in choices) if named else ""
             choices = [_expr(c, values, f"{_at(file, v, 'choices')}: vars.{k}.choices") for c in choices] \
                 if choices else None
             where = f"{_at(file, v, 'default')}: vars.{k}"
             v = v["default"]
         from_option = k in overrides
+        if from_option and choices is not None and named and overrides[k] not in values \
+                and overrides[k].isidentifier():
+            raise UsageError(f"option --set {k}={_brief(overrides[k], quote=False)}: {k} is one of "
+                             f"{shown_choices}")
         if from_option:
             values[k] = _override_value(k, overrides[k], values)
             where = f"option --set {k}={_brief(overrides[k], quote=False)}"
