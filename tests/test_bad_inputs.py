@@ -151,7 +151,7 @@ SPEC_CASES = [
     ('mbconv_se_rounds_to_zero', 1, 'mbconv_se_rounds_to_zero.yaml:4:5: layer mbconv1: se.R=4: squeeze width 2//4 = 0 channels: the reduction is larger than the 2 channels it divides'),
     ('missing_input', 1, "missing_input.yaml:1:1: missing top-level key 'input'"),
     ('missing_layers', 1, "missing_layers.yaml:1:1: missing top-level key 'layers'"),
-    ('mlp_act_unknown', 1, "mlp_act_unknown.yaml:3:5: layer mlp1: act=swish: unknown activation (did you mean 'hardswish'?); known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
+    ('mlp_act_unknown', 1, "mlp_act_unknown.yaml:3:17: layer mlp1: act='swish' is not one of relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu (did you mean 'hardswish'?)"),
     ('name_bool', 1, 'name_bool.yaml:3:18: name must be a word without dots, got True'),
     ('name_dotted', 1, "name_dotted.yaml:3:18: name must be a word without dots, got 'a.b'"),
     ('name_duplicate', 1, "name_duplicate.yaml:5:18: duplicate layer name 'c' in layers"),
