@@ -81,7 +81,8 @@ def _probes(mode: str) -> list[tuple[Any, tuple[Shape, ...]]]:
             one(_dw(), 14, 32), one(_dw(), 2, 8),
             one(FC(M=64), 1, 128), one(FC(M=8), 1, 8),
             one(Activation("relu"), 14, 32), two(Add(), 2, 8, 8),
-            one(Pool(K=3, S=2, P=1), 14, 16), one(Pool(glob=True, mode="avg"), 2, 8),
+            one(Pool(K=3, S=2, P=1), 14, 16), one(Pool(K=3, S=2, P=1, mode="avg"), 14, 16),
+            one(Pool(glob=True, mode="avg"), 2, 8),
             two(Concat(), 14, 16, 16), one(ChannelShuffle(2), 2, 8),
         ]
     probes = []
@@ -124,9 +125,10 @@ def _probes(mode: str) -> list[tuple[Any, tuple[Shape, ...]]]:
     for h, c in ((56, 64), (28, 128), (14, 256), (7, 512), (112, 32), (2, 8)):
         probes.append(two(Add(), h, c, c))
     # pooling
-    for h, c, k, s, p, mode in ((112, 64, 3, 2, 1, "max"), (56, 32, 3, 2, 1, "max"), (56, 64, 3, 2, 1, "avg"),
-                                (28, 128, 2, 2, 0, "max"), (4, 8, 3, 2, 1, "max")):
-        probes.append(one(Pool(K=k, S=s, P=p, mode=mode), h, c))
+    for mode in ("max", "avg"):
+        for h, c, k, s, p in ((112, 64, 3, 2, 1), (56, 32, 3, 2, 1), (56, 128, 3, 2, 1), (28, 128, 2, 2, 0),
+                              (14, 256, 3, 1, 1), (4, 8, 3, 2, 1)):
+            probes.append(one(Pool(K=k, S=s, P=p, mode=mode), h, c))
     for h, c in ((7, 1024), (7, 512), (14, 256), (7, 2048), (2, 8)):
         probes.append(one(Pool(glob=True, mode="avg"), h, c))
     # memory-only: concat, shuffle, split, zero-padding shortcut

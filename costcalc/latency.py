@@ -9,7 +9,7 @@ For each layer (a leaf row of :func:`costcalc.network.evaluate_network`):
   ``P`` the device's peak FLOP/s for the dtype and ``BW`` the bandwidth of the level that holds the
   layer's bytes (the cache when ``B`` fits in ``cache_mb``, else DRAM);
 - efficiencies per op class (dense K×K conv, 1×1 conv, grouped, depthwise, fc, elementwise,
-  windowed pooling, global pooling, memory-only): ``e`` of the peak and ``f`` of the bandwidth. The
+  average and max pooling, global pooling, memory-only): ``e`` of the peak and ``f`` of the bandwidth. The
   compute side follows Hockney's half-performance law (Hockney & Jesshope, *Parallel Computers*, 1981)
   in the layer's matrix-product dimensions: ``e · m/(m + m½) · k/(k + k½)``, where ``m`` is the
   number of output pixels (H′·W′) and ``k`` the reduction length of one output (K²·N/G = weights /
@@ -62,12 +62,12 @@ OP_CLASS_OF_TYPE: dict[str, str] = {
     "batchnorm": "elementwise",
     "add": "elementwise",
     "mul": "elementwise",
-    "maxpool": "pool",
+    "maxpool": "maxpool",
     "avgpool": "pool",
     "global_avgpool": "global_pool",
     "global_maxpool": "global_pool",
     "adaptive_avgpool": "pool",
-    "adaptive_maxpool": "pool",
+    "adaptive_maxpool": "maxpool",
     "concat": "memory",
     "channel_shuffle": "memory",
     "channel_split": "memory",
@@ -318,7 +318,11 @@ def predict_network(result: Any, device: Device, dtype: str | None = None,
     spec = result.spec
     if getattr(spec, "symbolic", False):
         raise CostcalcError(f"{spec.source}: latency needs numbers, but a variable is a symbol; set it with --set")
-    return predict(result.rows, device, name=spec.name, dtype=dtype, dtype_bytes=dtype_bytes)
+    from costcalc.num import pretty
+
+    vars_ = ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in getattr(spec, "vars", {}).items())
+    name = f"{spec.name} ({vars_})" if vars_ else spec.name
+    return predict(result.rows, device, name=name, dtype=dtype, dtype_bytes=dtype_bytes)
 
 
 # ----------------------------------------------------------------------------------------------

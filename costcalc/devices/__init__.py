@@ -32,11 +32,12 @@ from costcalc.errors import CostcalcError
 
 #: operation classes of the latency model, each with its own efficiency and overhead:
 #: dense K×K convolution (K > 1), 1×1 convolution, grouped convolution (1 < G < channels),
-#: depthwise convolution, fully connected, elementwise (BatchNorm, activations, adds), pooling with a
-#: K×K window, global pooling (a reduction over the whole map), and memory-only ops (concat, channel
-#: shuffle and split, zero-padding shortcuts)
+#: depthwise convolution, fully connected, elementwise (BatchNorm, activations, adds), average and
+#: max pooling with a K×K window (comparisons and additions run on different kernels, often of very
+#: different speed), global pooling (a reduction over the whole map), and memory-only ops (concat,
+#: channel shuffle and split, zero-padding shortcuts)
 OP_CLASSES: tuple[str, ...] = ("conv", "pointwise", "grouped", "depthwise", "fc", "elementwise", "pool",
-                               "global_pool", "memory")
+                               "maxpool", "global_pool", "memory")
 #: the classes that are matrix products (the Hockney half-lengths in ``k`` apply to them)
 GEMM_CLASSES: tuple[str, ...] = ("conv", "pointwise", "grouped", "fc")
 #: bytes per element of the data types a profile may name
