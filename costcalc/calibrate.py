@@ -46,6 +46,8 @@ REPEATS = {"full": (9, 5), "short": (2, 2)}
 #: half-length grids searched by the fit (the first value, 0, means "no such effect")
 M_GRID = (0, 4, 16, 49, 100, 196, 400, 784)
 K_GRID = (0, 2, 4, 8, 16, 32, 64, 128)
+#: the coarser grids of the short mode (a few probes cannot tell more apart)
+SHORT_GRIDS = {"m": (0, 49), "k": (0, 16), "f": (0.5, 1.0)}
 #: a fit within this factor of the best error is taken when it is simpler (smaller half-lengths)
 SIMPLER_WITHIN = 1.02
 
@@ -255,14 +257,17 @@ F_GRID = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
 
 
 def _fit_o(g: Sequence[float], t: Sequence[float]) -> tuple[float, float]:
-    """The overhead o ≥ 0 minimising Σ ((t − o − g)/t)², and that error."""
-    w = [1 / ti ** 2 for ti in t]
-    o = max(0.0, sum(wi * (ti - gi) for wi, ti, gi in zip(w, t, g)) / sum(w))
-    return o, sum(((ti - o - gi) / ti) ** 2 for ti, gi in zip(t, g))
+    """The overhead o ≥ 0 minimising Σ ((t − o − g)/t)², and that error.
+
+    With r = 1 − g/t and u = 1/t the error is Σ (r − o·u)², least at o = Σ r·u / Σ u²."""
+    r = [1 - gi / ti for gi, ti in zip(g, t)]
+    u = [1 / ti for ti in t]
+    o = max(0.0, sum(ri * ui for ri, ui in zip(r, u)) / sum(ui * ui for ui in u))
+    return o, sum((ri - o * ui) ** 2 for ri, ui in zip(r, u))
 
 
 def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: float, dram_bw: float,
-              cache_bytes: float) -> ClassFit:
+              cache_bytes: float, short: bool = False) -> ClassFit:
     """Fit ``t = o + max(F/(P·e·m/(m+m½)·k/(k+k½)), B/(BW·f))`` to one class's probes: a grid over
     (m½, k½, f, e), the overhead o ≥ 0 by weighted least squares at each point, the simplest
     (m½, k½, f) within 2 % of the best error, then e refined."""
@@ -271,15 +276,16 @@ def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: 
     base = [_times_at_peak(r.op, peak, cache_bw, dram_bw, cache_bytes) for r in results]
     has_k = any(r.op.k is not None for r in results)
     computes = any(a > 0 for a, _ in base)
-    m_grid = M_GRID if has_k else (0,)
-    k_grid = K_GRID if has_k else (0,)
-    e_grid = E_GRID if computes else (1.0,)
+    m_grid = (SHORT_GRIDS["m"] if short else M_GRID) if has_k else (0,)
+    k_grid = (SHORT_GRIDS["k"] if short else K_GRID) if has_k else (0,)
+    f_grid = SHORT_GRIDS["f"] if short else F_GRID
+    e_grid = (E_GRID[::4] if short else E_GRID) if computes else (1.0,)
     best_per: dict[tuple[float, float, float], tuple[float, float, float]] = {}  # → (err, e, o)
     for mh in m_grid:
         for kh in k_grid:
             a = [ab[0] / (half(r.op.m, mh) * (half(r.op.k, kh) if r.op.k is not None else 1.0))
                  for ab, r in zip(base, results)]
-            for f in F_GRID:
+            for f in f_grid:
                 c = [ab[1] / f for ab in base]
                 best = None
                 for e in e_grid:
@@ -295,7 +301,8 @@ def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: 
     a = [ab[0] / (half(r.op.m, mh) * (half(r.op.k, kh) if r.op.k is not None else 1.0)) for ab, r in zip(base, results)]
     c = [ab[1] / f for ab in base]
     if computes:  # golden-section search on log e around the grid point
-        lo, hi = math.log(e / 1.1), math.log(e * 1.1)
+        step = 1.1 ** 4 if short else 1.1
+        lo, hi = math.log(e / step), math.log(e * step)
         g = (math.sqrt(5) - 1) / 2
         for _ in range(30):
             x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
@@ -403,8 +410,8 @@ def calibrate(mode: str = "full", threads: int = 1, pin: int | bool | None = Tru
     by_class: dict[str, list[ProbeResult]] = {}
     for r in results:
         by_class.setdefault(r.op.op_class, []).append(r)
-    fits = {k: fit_class(k, by_class[k], peak, cache_bw, dram_bw, cache_bytes) for k in OP_CLASSES
-            if k in by_class}
+    fits = {k: fit_class(k, by_class[k], peak, cache_bw, dram_bw, cache_bytes, short=mode == "short")
+            for k in OP_CLASSES if k in by_class}
     return Calibration(peak, curve, cache_bw, dram_bw, cache_bytes, fits, dispatch, results, cond, mode)
 
 

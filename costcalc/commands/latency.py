@@ -175,3 +175,68 @@ def _summary(cal: Any, output: str) -> None:
     c = cal.conditions
     console.print(f"[dim]{c.cpu}, {c.threads} thread(s), PyTorch {c.torch}, load average {c.load_before:.2f} → "
                   f"{c.load_after:.2f} on {c.cores} cores[/]")
+
+
+# ----------------------------------------------------------------------------------------------
+# The small additions to ``compare`` and ``plot`` (kept here so commands/explore.py only calls them)
+
+
+class LatencyColumns:
+    """``compare --device``: predicted latency per network, rendered for each compare format
+    (nothing at all without ``--device``)."""
+
+    def __init__(self, lats: list[Any]) -> None:
+        self.lats = lats
+
+    def json(self) -> dict[str, Any]:
+        if not self.lats:
+            return {}
+        from costcalc.latency import ASSUMPTIONS
+        from costcalc.render.latency import compare_rows
+
+        d = self.lats[0].device
+        return {"latency": {"device": d.name, "device_file": d.file, "dtype": self.lats[0].dtype,
+                            "assumptions": ASSUMPTIONS, "networks": compare_rows(self.lats)}}
+
+    def text(self) -> str:
+        if not self.lats:
+            return ""
+        from costcalc.render.latency import compare_latency_markdown
+
+        return compare_latency_markdown(self.lats)
+
+    def tables(self) -> list[Any]:
+        if not self.lats:
+            return []
+        from costcalc.render.latency import compare_latency_table
+
+        return [compare_latency_table(self.lats)]
+
+
+def compare_latency(cmp: Any, device: str | None, dtype: str | None, fmt: str) -> LatencyColumns:
+    """Predicted latency of every network of a ``compare`` on ``--device`` (table, json, markdown)."""
+    if device is None:
+        if dtype is not None:
+            raise UsageError("--dtype applies with --device")
+        return LatencyColumns([])
+    if fmt not in ("table", "json", "markdown"):
+        raise UsageError(f"--device works with --format table, json or markdown, not {fmt}")
+    from costcalc.latency import predict_network
+
+    dev = load_device_option(device, dtype)
+    return LatencyColumns([predict_network(r, dev, dtype=dtype) for r in cmp.results])
+
+
+def plot_roofline_command(spec: str, overrides: dict[str, str], device: str | None, dtype: str | None,
+                          output: str, dpi: int) -> None:
+    """``plot --roofline SPEC --device D -o FILE``."""
+    from costcalc.latency import predict_network
+    from costcalc.network import evaluate_network
+    from costcalc.render.latency import plot_roofline
+    from costcalc.render.plot import require_matplotlib
+    from costcalc.spec import load_spec
+
+    dev = load_device_option(device, dtype)
+    require_matplotlib()
+    lat = predict_network(evaluate_network(load_spec(spec, overrides)), dev, dtype=dtype)
+    plot_roofline(lat, output, dpi)

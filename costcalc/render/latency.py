@@ -353,16 +353,17 @@ def compare_latency_markdown(lats: Sequence[Latency]) -> str:
 
 
 def plot_roofline(lat: Latency, output: str, dpi: int = 110) -> None:
-    """Each layer as a point at (arithmetic intensity, attainable rate), on the device's roofs:
-    min(peak, bandwidth × intensity) for the cache and DRAM levels. Point size follows the layer's
-    share of predicted time; colour its op class. Layers without arithmetic (concat, shuffle) and
-    fused layers have no point."""
+    """Each layer as a point at (arithmetic intensity, predicted rate = FLOPs / predicted time, its
+    efficiency and fixed overhead included) under the device's roofs min(peak, bandwidth × intensity)
+    for the cache and DRAM levels: the distance below the roof is what the layer loses. Point area
+    follows the layer's share of predicted time; colour its op class. Layers without arithmetic
+    (concat, shuffle) and fused layers have no point."""
     from costcalc.render.plot import require_matplotlib
 
     plt = require_matplotlib()
     d = lat.device
     peak = d.peak_for(lat.dtype)
-    pts = [lt for lt in lat.layers if lt.attainable is not None and lt.intensity]
+    pts = [lt for lt in lat.layers if lt.estimate is not None and lt.flops and lt.intensity and lt.time_s]
     fig, ax = plt.subplots(figsize=(9.0, 6.0))
     xs = [lt.intensity for lt in pts] or [1.0]
     lo, hi = min(xs + [peak / d.cache_bandwidth]) / 4, max(xs + [peak / d.dram_bandwidth]) * 4
@@ -377,13 +378,13 @@ def plot_roofline(lat: Latency, output: str, dpi: int = 110) -> None:
     cmap = plt.get_cmap("tab10")
     for i, cls in enumerate(classes):
         mine = [lt for lt in pts if lt.op_class == cls]
-        ax.scatter([lt.intensity for lt in mine], [lt.attainable / 1e9 for lt in mine],  # type: ignore[operator]
+        ax.scatter([lt.intensity for lt in mine], [lt.flops / lt.time_s / 1e9 for lt in mine],  # type: ignore[misc]
                    s=[12 + 600 * lt.time_s / total for lt in mine], color=cmap(i % 10), alpha=0.7,
                    edgecolors="none", label=cls)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
-    ax.set_ylabel("attainable rate (GFLOP/s), efficiency included")
+    ax.set_ylabel("predicted rate: FLOPs / predicted time (GFLOP/s)")
     ax.set_title(f"{lat.name} on {d.name}: {ms(lat.total_s)} predicted\n(point area ∝ share of time)", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower right")
