@@ -16,10 +16,11 @@ pinned, warmed up, interleaved rounds, median of per-round 10th percentiles, thr
 4. **dispatch**: the cost the PyTorch containers add between layers (a nest of trivial layers timed
    whole, minus its layers timed alone).
 
-For each op class the model ``t = o + max(F/(P·e·m/(m+m½)·k/(k+k½)), B/(BW·f))`` (see
-:mod:`costcalc.latency`) is fitted to the probes by :func:`fit_class`: a grid over the half-lengths,
-the bandwidth efficiency ``f`` and the compute efficiency ``e``, the overhead ``o ≥ 0`` by least
-squares on relative error at each point; the simplest point within 2 % of the best fit wins. The profile records the machine (CPU model, cores, threads, PyTorch version,
+For each op class the model ``t = o + max(F/(P·e·S), B/(BW·f))`` (see :mod:`costcalc.latency`; S
+holds the Hockney half-lengths and the vector width) is fitted to the probes by :func:`fit_class`: a
+grid over the half-lengths, the vector width, the bandwidth efficiency ``f`` and the compute
+efficiency ``e``, the overhead ``o ≥ 0`` by least squares on relative error at each point; the
+simplest point within 2 % of the best fit wins. The profile records the machine (CPU model, cores, threads, PyTorch version,
 load average before and after) and how well each class fits its probes.
 
 PyTorch is needed (the ``[torch]`` extra); it is imported by :mod:`costcalc.measure`.
@@ -44,10 +45,13 @@ COPY_MIB = {"full": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128), "short": (0.25, 1,
 #: (rounds, reps) of the interleaved timing (full, short)
 REPEATS = {"full": (9, 5), "short": (2, 2)}
 #: half-length grids searched by the fit (the first value, 0, means "no such effect")
-M_GRID = (0, 4, 16, 49, 100, 196, 400, 784)
-K_GRID = (0, 2, 4, 8, 16, 32, 64, 128)
+M_GRID = (0, 16, 49, 196, 784)
+K_GRID = (0, 4, 16, 64)
+N_GRID = (0, 4, 16, 64)
+#: SIMD widths tried (1: channel counts are not padded)
+V_GRID = (1, 4, 8, 16, 32)
 #: the coarser grids of the short mode (a few probes cannot tell more apart)
-SHORT_GRIDS = {"m": (0, 49), "k": (0, 16), "f": (0.5, 1.0)}
+SHORT_GRIDS = {"m": (0, 49), "k": (0, 16), "n": (0,), "v": (1, 16), "f": (0.5, 1.0)}
 #: a fit within this factor of the best error is taken when it is simpler (smaller half-lengths)
 SIMPLER_WITHIN = 1.02
 
@@ -94,6 +98,10 @@ def _probes(mode: str) -> list[tuple[Any, tuple[Shape, ...]]]:
                     (7, 1024, 256), (7, 512, 512), (56, 8, 8), (28, 16, 16), (14, 32, 32), (7, 64, 64), (2, 8, 8),
                     (1, 16, 16)):
         probes.append(one(_conv(m), h, n))
+    for n in (8, 32, 128, 512):  # a sweep of the reduction length k = N at 28×28, 128 outputs
+        probes.append(one(_conv(128), 28, n))
+    for m in (8, 32, 512):  # a sweep of the output channels n = M at 28×28, 128 inputs
+        probes.append(one(_conv(m), 28, 128))
     for h, n, m in ((56, 64, 128), (28, 256, 512), (14, 512, 1024)):  # strided 1×1 (projection shortcuts)
         probes.append(one(_conv(m, 1, 2), h, n))
     # dense K×K convs
@@ -108,7 +116,12 @@ def _probes(mode: str) -> list[tuple[Any, tuple[Shape, ...]]]:
                        (56, 16, 3, 1), (28, 32, 3, 1), (28, 64, 5, 1), (14, 128, 5, 1), (7, 256, 5, 1),
                        (14, 512, 5, 2), (4, 8, 3, 1), (2, 8, 3, 1)):
         probes.append(one(_dw(k, s), h, c))
-    # grouped: 1×1 with 2–8 groups (ShuffleNet), 3×3 with many (ResNeXt, RegNet)
+    # grouped: 1×1 with 2–8 groups (ShuffleNet), 3×3 with many (ResNeXt, RegNet); sweeps of the groups
+    # at a fixed channel count (k = N/G shrinks)
+    for g in (2, 4, 8, 16, 32):
+        probes.append(one(_conv(256, 1, 1, g), 28, 256))
+    for g in (2, 8, 32):
+        probes.append(one(_conv(128, 3, 1, g), 28, 128))
     for h, c, k, g, s in ((56, 64, 1, 2, 1), (28, 128, 1, 4, 1), (28, 256, 1, 8, 1), (14, 256, 1, 4, 1),
                           (14, 512, 1, 8, 1), (56, 32, 1, 8, 1), (7, 512, 1, 2, 1), (56, 128, 3, 32, 1),
                           (28, 256, 3, 32, 1), (14, 512, 3, 32, 1), (28, 64, 3, 4, 1), (14, 128, 3, 8, 1),
@@ -162,6 +175,8 @@ class ClassFit:
     overhead_s: float
     m_half: float
     k_half: float
+    n_half: float
+    lanes: int
     probes: int
     median_error: float  # median |fit/measured − 1|
     max_error: float
@@ -252,8 +267,8 @@ def _times_at_peak(op: Op, peak: float, cache_bw: float, dram_bw: float, cache_b
 
 
 #: compute efficiencies tried by the fit (log-spaced, then refined), and bandwidth efficiencies
-E_GRID = tuple(0.002 * 1.1 ** i for i in range(81))  # 0.002 … 4.1
-F_GRID = (0.25, 0.35, 0.5, 0.7, 1.0, 1.4)
+E_GRID = tuple(0.002 * 1.21 ** i for i in range(41))  # 0.002 … 4.1
+F_GRID = (0.25, 0.35, 0.5, 0.7, 1.0)
 
 
 def _fit_o(g: Sequence[float], t: Sequence[float]) -> tuple[float, float]:
@@ -266,59 +281,74 @@ def _fit_o(g: Sequence[float], t: Sequence[float]) -> tuple[float, float]:
     return o, sum((ri - o * ui) ** 2 for ri, ui in zip(r, u))
 
 
+def _refine_e(a: Sequence[float], c: Sequence[float], t: Sequence[float], e: float, step: float) -> float:
+    """Golden-section search of the compute efficiency on a log scale within [e/step, e·step]."""
+    lo, hi = math.log(e / step), math.log(e * step)
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(30):
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        e1 = _fit_o([max(ai / math.exp(x1), ci) for ai, ci in zip(a, c)], t)[1]
+        e2 = _fit_o([max(ai / math.exp(x2), ci) for ai, ci in zip(a, c)], t)[1]
+        if e1 < e2:
+            hi = x2
+        else:
+            lo = x1
+    return math.exp((lo + hi) / 2)
+
+
 def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: float, dram_bw: float,
               cache_bytes: float, short: bool = False) -> ClassFit:
-    """Fit ``t = o + max(F/(P·e·m/(m+m½)·k/(k+k½)), B/(BW·f))`` to one class's probes: a grid over
-    (m½, k½, f, e), the overhead o ≥ 0 by weighted least squares at each point, the simplest
-    (m½, k½, f) within 2 % of the best error, then e refined."""
+    """Fit ``t = o + max(F/(P·e·S), B/(BW·f))`` to one class's probes, S the shape factor
+    (:func:`costcalc.latency.shape_factor`: half-lengths m½, k½, n½ and vector lanes v). Every point of
+    the grid (m½, k½, n½, v, f, e) is tried at once (with PyTorch's tensors), the overhead o ≥ 0 by
+    weighted least squares at each; the simplest (m½, k½, n½, v, f) within 2 % of the best error wins
+    (smallest half-lengths, fewest lanes, f nearest 1), then e is refined by golden-section search."""
+    import itertools
+
+    import torch
+
+    from costcalc.latency import median, shape_factor
+
     results = [r for r in results if r.seconds > 0]
     t = [r.seconds for r in results]
     base = [_times_at_peak(r.op, peak, cache_bw, dram_bw, cache_bytes) for r in results]
-    has_k = any(r.op.k is not None for r in results)
+    shaped = any(r.op.k is not None for r in results)  # classes with weights: matrix products, depthwise
     computes = any(a > 0 for a, _ in base)
-    m_grid = (SHORT_GRIDS["m"] if short else M_GRID) if has_k else (0,)
-    k_grid = (SHORT_GRIDS["k"] if short else K_GRID) if has_k else (0,)
-    f_grid = SHORT_GRIDS["f"] if short else F_GRID
+    grids = SHORT_GRIDS if short else {"m": M_GRID, "k": K_GRID, "n": N_GRID, "v": V_GRID, "f": F_GRID}
+    axes = [grids[x] if shaped else (0,) for x in "mkn"] + [grids["v"] if shaped else (1,)]
+    combos = list(itertools.product(*axes))
     e_grid = (E_GRID[::4] if short else E_GRID) if computes else (1.0,)
-    best_per: dict[tuple[float, float, float], tuple[float, float, float]] = {}  # → (err, e, o)
-    for mh in m_grid:
-        for kh in k_grid:
-            a = [ab[0] / (half(r.op.m, mh) * (half(r.op.k, kh) if r.op.k is not None else 1.0))
-                 for ab, r in zip(base, results)]
-            for f in f_grid:
-                c = [ab[1] / f for ab in base]
-                best = None
-                for e in e_grid:
-                    o, err = _fit_o([max(ai / e, ci) for ai, ci in zip(a, c)], t)
-                    if best is None or err < best[0]:
-                        best = (err, e, o)
-                best_per[(mh, kh, f)] = best  # type: ignore[assignment]
-    lowest = min(v[0] for v in best_per.values())
-    simplest = sorted((k for k, v in best_per.items() if v[0] <= lowest * SIMPLER_WITHIN + 1e-15),
-                      key=lambda k: (k[0] + k[1], abs(math.log(k[2]))))[0]
-    mh, kh, f = simplest
-    err, e, o = best_per[simplest]
-    a = [ab[0] / (half(r.op.m, mh) * (half(r.op.k, kh) if r.op.k is not None else 1.0)) for ab, r in zip(base, results)]
+    dt = torch.float64
+    tt = torch.tensor(t, dtype=dt)
+    a0 = torch.tensor([ab[0] for ab in base], dtype=dt)
+    c0 = torch.tensor([ab[1] for ab in base], dtype=dt)
+    shape = torch.tensor([[shape_factor(r.op, *combo) for r in results] for combo in combos], dtype=dt)  # [C, P]
+    fs = torch.tensor(grids["f"], dtype=dt)
+    es = torch.tensor(e_grid, dtype=dt)
+    comp = (a0 / shape)[:, None, None, :] / es[None, None, :, None]  # [C, 1, E, P]
+    mem = (c0[None, :] / fs[:, None])[None, :, None, :]  # [1, F, 1, P]
+    g = torch.maximum(comp, mem)  # [C, F, E, P]
+    r = 1 - g / tt
+    u = 1 / tt
+    o = ((r * u).sum(-1) / (u * u).sum()).clamp(min=0)  # [C, F, E]
+    err = ((r - o[..., None] * u) ** 2).sum(-1)
+    best_e = err.min(dim=2)  # over e: [C, F]
+    lowest = float(best_e.values.min())
+    candidates = [(ci, fi) for ci in range(len(combos)) for fi in range(len(grids["f"]))
+                  if float(best_e.values[ci, fi]) <= lowest * SIMPLER_WITHIN + 1e-15]
+    ci, fi = min(candidates, key=lambda cf: (sum(combos[cf[0]][:3]), combos[cf[0]][3],
+                                              abs(math.log(grids["f"][cf[1]]))))
+    mh, kh, nh, v = combos[ci]
+    f = grids["f"][fi]
+    e = float(es[int(best_e.indices[ci, fi])])
+    a = [ab[0] / shape_factor(rr.op, mh, kh, nh, v) for ab, rr in zip(base, results)]
     c = [ab[1] / f for ab in base]
-    if computes:  # golden-section search on log e around the grid point
-        step = 1.1 ** 4 if short else 1.1
-        lo, hi = math.log(e / step), math.log(e * step)
-        g = (math.sqrt(5) - 1) / 2
-        for _ in range(30):
-            x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
-            e1 = _fit_o([max(ai / math.exp(x1), ci) for ai, ci in zip(a, c)], t)[1]
-            e2 = _fit_o([max(ai / math.exp(x2), ci) for ai, ci in zip(a, c)], t)[1]
-            if e1 < e2:
-                hi = x2
-            else:
-                lo = x1
-        e = math.exp((lo + hi) / 2)
-        o, err = _fit_o([max(ai / e, ci) for ai, ci in zip(a, c)], t)
-    fitted = [o + max(ai / e, ci) for ai, ci in zip(a, c)]
+    if computes:
+        e = _refine_e(a, c, t, e, E_GRID[4] / E_GRID[0] if short else E_GRID[1] / E_GRID[0])
+    o_, _ = _fit_o([max(ai / e, ci_) for ai, ci_ in zip(a, c)], t)
+    fitted = [o_ + max(ai / e, ci_) for ai, ci_ in zip(a, c)]
     errs = [abs(p / ti - 1) for p, ti in zip(fitted, t)]
-    from costcalc.latency import median
-
-    return ClassFit(name, e, f, o, float(mh), float(kh), len(results), median(errs), max(errs))
+    return ClassFit(name, e, f, o_, float(mh), float(kh), float(nh), int(v), len(results), median(errs), max(errs))
 
 
 def measure_dispatch(rounds: int, reps: int, leaves: int = 8, blocks: int = 8) -> float:
@@ -373,8 +403,9 @@ class Calibration:
             "dispatch_us": r3(self.dispatch_s * 1e6),
             "efficiency": {k: r3(f.efficiency) for k, f in self.fits.items()},
             "bandwidth_efficiency": {k: f.bandwidth_efficiency for k, f in self.fits.items()},
-            "half_lengths": {k: {"m": f.m_half, "k": f.k_half} for k, f in self.fits.items()
-                             if f.m_half or f.k_half},
+            "half_lengths": {k: {"m": f.m_half, "k": f.k_half, "n": f.n_half} for k, f in self.fits.items()
+                             if f.m_half or f.k_half or f.n_half},
+            "lanes": {k: f.lanes for k, f in self.fits.items() if f.lanes > 1},
             # PyTorch's eager mode runs every activation as its own op; BatchNorm is folded by
             # `costcalc latency --measure` as runtimes do
             "fuse": ["batchnorm"],

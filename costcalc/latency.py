@@ -11,16 +11,18 @@ For each layer (a leaf row of :func:`costcalc.network.evaluate_network`):
 - efficiencies per op class (dense K×K conv, 1×1 conv, grouped, depthwise, fc, elementwise,
   average and max pooling, global pooling, memory-only): ``e`` of the peak and ``f`` of the bandwidth. The
   compute side follows Hockney's half-performance law (Hockney & Jesshope, *Parallel Computers*, 1981)
-  in the layer's matrix-product dimensions: ``e · m/(m + m½) · k/(k + k½)``, where ``m`` is the
-  number of output pixels (H′·W′) and ``k`` the reduction length of one output (K²·N/G = weights /
-  output channels; fc: its input features). Short vectors and small images run below peak; ``m½``,
-  ``k½`` are the lengths at which half of ``e`` is reached;
+  in the layer's matrix-product dimensions: ``e · m/(m + m½) · k/(k + k½) · n/(n + n½)``, where ``m``
+  is the number of output pixels (H′·W′), ``k`` the reduction length of one output (K²·N/G = weights
+  / output channels; fc: its input features) and ``n`` the number of output channels. Short vectors
+  and small images run below peak; ``m½``, ``k½``, ``n½`` are the lengths at which half of ``e`` is
+  reached. And the vector width: SIMD units process ``v`` lanes at once, so ``k`` and ``n`` are
+  padded up to multiples of ``v`` (``q(x) = x / (v·⌈x/v⌉)``; 90 channels on 16 lanes run as 96);
 - a fixed overhead ``o`` per layer of the class (kernel launch) plus the framework's dispatch ``d``
   between layers.
 
 ::
 
-    t = d + o + max(F / (P · e · m/(m+m½) · k/(k+k½)),  B / (BW · f))
+    t = d + o + max(F / (P · e · m/(m+m½) · k/(k+k½) · n/(n+n½) · q(k) · q(n)),  B / (BW · f))
 
 The network's time is the sum over layers (batch 1, layers run one after another).
 
@@ -111,6 +113,11 @@ def half(x: float, h: float) -> float:
     return 1.0 if h <= 0 else x / (x + h)
 
 
+def lanes(x: int, v: int) -> float:
+    """The share of ``v`` SIMD lanes that ``x`` elements fill: x / (v·⌈x/v⌉) (1 for v ≤ 1)."""
+    return 1.0 if v <= 1 else x / (v * -(-x // v))
+
+
 @dataclass(frozen=True)
 class Op:
     """What the model needs of one layer: class, FLOPs, bytes and its matrix-product dimensions."""
@@ -120,6 +127,7 @@ class Op:
     bytes: int
     m: int  # output pixels H′·W′
     k: int | None  # reduction length of one output (weights / output channels); None without weights
+    n: int | None = None  # output channels; None without weights
 
 
 def op_of(row: Row, dtype_bytes: int = 4) -> Op:
@@ -132,10 +140,11 @@ def op_of(row: Row, dtype_bytes: int = 4) -> Op:
     flops = 2 * c.macs + c.elementwise + c.comparisons
     out = row.out_shape
     m = int(out.h * out.w) if is_int(out.h) and is_int(out.w) else 1
-    k = None
+    k = n = None
     if c.weights and is_int(out.c) and out.c:
         k = max(1, c.weights // out.c)
-    return Op(op_class(row), int(flops), int(c.memory) * dtype_bytes, max(m, 1), k)
+        n = int(out.c)
+    return Op(op_class(row), int(flops), int(c.memory) * dtype_bytes, max(m, 1), k, n)
 
 
 @dataclass(frozen=True)
@@ -155,11 +164,20 @@ class Estimate:
 
 
 def compute_efficiency(op: Op, device: Device) -> float:
-    """``e · m/(m+m½) · k/(k+k½)``: the share of the peak this op's class reaches at its shape."""
-    e = device.eff(op.op_class) * half(op.m, device.half(op.op_class, "m"))
+    """``e · m/(m+m½) · k/(k+k½) · n/(n+n½) · q(k) · q(n)``: the share of the peak this op's class
+    reaches at its shape."""
+    return device.eff(op.op_class) * shape_factor(op, device.half(op.op_class, "m"), device.half(op.op_class, "k"),
+                                                  device.half(op.op_class, "n"), device.vector_lanes(op.op_class))
+
+
+def shape_factor(op: Op, mh: float, kh: float, nh: float, v: int) -> float:
+    """The Hockney and vector-width factors of an op: m/(m+m½) · k/(k+k½) · n/(n+n½) · q(k) · q(n)."""
+    f = half(op.m, mh)
     if op.k is not None:
-        e *= half(op.k, device.half(op.op_class, "k"))
-    return e
+        f *= half(op.k, kh) * lanes(op.k, v)
+    if op.n is not None:
+        f *= half(op.n, nh) * lanes(op.n, v)
+    return f
 
 
 def estimate(op: Op, device: Device, dtype: str | None = None) -> Estimate:

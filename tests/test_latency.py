@@ -85,6 +85,17 @@ def test_pointwise_compute_bound_by_hand(tmp_path: Path) -> None:
     assert pw.intensity == pytest.approx(2 * PW_MACS / PW_BYTES)
 
 
+def test_vector_lanes_by_hand() -> None:
+    from costcalc.latency import lanes
+
+    assert lanes(90, 16) == 90 / 96 and lanes(128, 16) == 1.0 and lanes(36, 16) == 36 / 48 and lanes(7, 1) == 1.0
+    op_rows = load_spec("examples/guidelines/g1_channel_ratio.yaml", {"ratio": "2"})
+    lat = predict(evaluate_network(op_rows).rows, device("lanes: {pointwise: 16}\n"))
+    first = lat.layers[0]  # 56×56, 90 → 180 channels: both padded to multiples of 16
+    assert first.estimate is not None
+    assert first.estimate.compute_s == pytest.approx(2 * 56 * 56 * 90 * 180 / (100e9 * 0.5 * (90 / 96) * (180 / 192)))
+
+
 def test_cache_level_and_hockney_half_lengths(tmp_path: Path) -> None:
     # the same layer with a 2 MB cache: its 1.62 MB stream at the cache bandwidth
     lat = predict(tiny_rows(tmp_path), device().__class__(**{**device().__dict__, "cache_bytes": 2e6}))
@@ -297,18 +308,21 @@ def test_plot_roofline(tmp_path: Path) -> None:
 def test_fit_recovers_known_constants() -> None:
     from costcalc.calibrate import ProbeResult, fit_class
     from costcalc.engine import Row
-    from costcalc.latency import Op, half
+    from costcalc.latency import Op, half, lanes
 
     peak, bw = 100e9, 10e9
-    o, e, f, mh, kh = 5e-6, 0.5, 0.7, 49.0, 16.0
+    o, e, f, mh, kh, nh, v = 5e-6, 0.5, 0.7, 49.0, 16.0, 4.0, 8
     probes = []
-    for m, k, flops, nbytes in ((3136, 64, 4e7, 2e6), (784, 16, 1e7, 1e6), (49, 512, 2e7, 3e6), (196, 8, 1e6, 4e5),
-                                (12544, 32, 8e7, 6e6), (4, 8, 1e3, 1e3), (784, 256, 3e7, 1e6), (49, 16, 1e4, 5e5)):
-        op = Op("pointwise", int(flops), int(nbytes), m, k)
-        t = o + max(flops / (peak * e * half(m, mh) * half(k, kh)), nbytes / (bw * f))
+    for m, k, n, flops, nbytes in ((3136, 64, 64, 4e7, 2e6), (784, 16, 8, 1e7, 1e6), (49, 512, 128, 2e7, 3e6),
+                                   (196, 8, 32, 1e6, 4e5), (12544, 32, 16, 8e7, 6e6), (4, 8, 8, 1e3, 1e3),
+                                   (784, 256, 4, 3e7, 1e6), (49, 16, 512, 1e4, 5e5), (784, 128, 2, 5e7, 1e6),
+                                   (784, 90, 180, 4e7, 1e6), (196, 36, 432, 3e7, 1e6), (3136, 52, 312, 6e7, 2e6)):
+        op = Op("pointwise", int(flops), int(nbytes), m, k, n)
+        shape = half(m, mh) * half(k, kh) * half(n, nh) * lanes(k, v) * lanes(n, v)
+        t = o + max(flops / (peak * e * shape), nbytes / (bw * f))
         probes.append(ProbeResult(Row("p", "pointwise", "conv 1×1", None, None, None, 0), op, t))  # type: ignore[arg-type]
     fit = fit_class("pointwise", probes, peak, bw, bw, 0.0)
-    assert (fit.m_half, fit.k_half, fit.bandwidth_efficiency) == (mh, kh, f)
+    assert (fit.m_half, fit.k_half, fit.n_half, fit.lanes, fit.bandwidth_efficiency) == (mh, kh, nh, v, f)
     assert fit.efficiency == pytest.approx(e, rel=1e-3)
     assert fit.overhead_s == pytest.approx(o, rel=1e-2)
     assert fit.max_error < 1e-3

@@ -164,12 +164,13 @@ def _summary(cal: Any, output: str) -> None:
                   f"(cache, up to {cal.cache_bytes / 1e6:.3g} MB moved) / {cal.dram_bw / 1e9:.3g} GB/s (DRAM), "
                   f"dispatch {cal.dispatch_s * 1e6:.2g} µs per layer")
     t = Table(title="per op class (fitted to the probes)", title_justify="left")
-    for col in ("class", "probes", "efficiency", "bandwidth eff.", "overhead µs", "m½", "k½", "median error",
-                "max error"):
+    for col in ("class", "probes", "efficiency", "bandwidth eff.", "overhead µs", "m½", "k½", "n½", "lanes",
+                "median error", "max error"):
         t.add_column(col, justify="left" if col == "class" else "right")
     for k, f in cal.fits.items():
         t.add_row(k, str(f.probes), f"{f.efficiency:.3g}", f"{f.bandwidth_efficiency:.3g}",
-                  f"{f.overhead_s * 1e6:.3g}", f"{f.m_half:g}", f"{f.k_half:g}", f"{100 * f.median_error:.1f}%",
+                  f"{f.overhead_s * 1e6:.3g}", f"{f.m_half:g}", f"{f.k_half:g}", f"{f.n_half:g}", str(f.lanes),
+                  f"{100 * f.median_error:.1f}%",
                   f"{100 * f.max_error:.1f}%")
     console.print(t)
     c = cal.conditions

@@ -13,10 +13,11 @@ the machine it runs on)::
     dispatch_us: 0.5                      # the framework's fixed cost between any two layers, µs
     efficiency: {default: 0.5, pointwise: 0.8, depthwise: 0.3}   # share of the peak FLOP/s reached
     bandwidth_efficiency: {default: 1.0}  # share of the bandwidth reached
-    half_lengths: {default: {m: 0, k: 0}} # Hockney half-performance lengths (see latency.py)
+    half_lengths: {conv: {m: 16, k: 8, n: 8}}   # Hockney half-performance lengths (see latency.py)
+    lanes: {default: 1, pointwise: 16}    # SIMD width the channel counts are padded to (see latency.py)
     fuse: [batchnorm, activation]         # what the runtime folds into the producing conv
 
-``efficiency``, ``bandwidth_efficiency``, ``overhead_us`` and ``half_lengths`` are per op class
+``efficiency``, ``bandwidth_efficiency``, ``overhead_us``, ``half_lengths`` and ``lanes`` are per op class
 (:data:`OP_CLASSES`) with a ``default`` for the classes not listed. Every problem with a profile is a one-line
 :class:`ProfileError` naming the file, line and field (exit status 1).
 """
@@ -48,8 +49,8 @@ FUSIBLE: tuple[str, ...] = ("batchnorm", "activation")
 MAX_PROFILE_BYTES = 200_000
 #: the fields of a profile, in the order written
 FIELDS: tuple[str, ...] = ("name", "source", "dtype", "peak_gflops", "bandwidth_gbs", "cache_mb", "overhead_us",
-                           "dispatch_us", "efficiency", "bandwidth_efficiency", "half_lengths", "fuse", "machine",
-                           "notes")
+                           "dispatch_us", "efficiency", "bandwidth_efficiency", "half_lengths", "lanes", "fuse",
+                           "machine", "notes")
 
 PRESET_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -74,7 +75,8 @@ class Device:
     bandwidth_efficiency: Mapping[str, float] = field(default_factory=dict)  # share of bandwidth, per op class
     overhead: Mapping[str, float] = field(default_factory=dict)  # seconds, per op class
     dispatch: float = 0.0  # seconds between layers, every layer that runs
-    half_lengths: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per op class: m, k
+    half_lengths: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per op class: m, k, n
+    lanes: Mapping[str, int] = field(default_factory=dict)  # SIMD width per op class
     fuse: frozenset[str] = frozenset(FUSIBLE)
     source: str = ""
     file: str = ""
@@ -99,6 +101,9 @@ class Device:
     def half(self, op_class: str, axis: str) -> float:
         d = self.half_lengths.get(op_class, self.half_lengths.get("default", {}))
         return float(d.get(axis, 0.0))
+
+    def vector_lanes(self, op_class: str) -> int:
+        return int(self.lanes.get(op_class, self.lanes.get("default", 1)))
 
     def bandwidth_for(self, nbytes: float) -> tuple[float, str]:
         """The streaming bandwidth for a layer that moves ``nbytes``, and which level serves it."""
@@ -294,6 +299,8 @@ def _suggest(word: str, options: Any) -> str:
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
+#: the widest SIMD unit a profile may name, in elements
+MAX_LANES = 1024
 #: efficiencies above this are a typo, not a measurement (a layer can beat the nominal roofline only by
 #: a little, e.g. turbo clocks above the clock a peak was computed at)
 MAX_EFFICIENCY = 4.0
@@ -334,6 +341,10 @@ def _device(doc: _Map, file: str) -> Device:
     overhead = {k: v * 1e-6 for k, v in _per_class(doc, "overhead_us", allow_zero=True).items()}
     dispatch = _number(doc, "dispatch_us", allow_zero=True) * 1e-6 if "dispatch_us" in doc.values else 0.0
     halves = _half_lengths(doc)
+    lane_map = _per_class(doc, "lanes", allow_zero=False, upper=MAX_LANES)
+    for k, v in lane_map.items():
+        if v != int(v):
+            raise ProfileError(f"{_at(doc.values['lanes'], k)}: lanes.{k}: {v:g} is not a whole number of lanes")
     fuse_v = doc.values.get("fuse", list(FUSIBLE))
     if not isinstance(fuse_v, list) or not all(isinstance(x, str) for x in fuse_v):
         raise ProfileError(f"{_at(doc, 'fuse')}: fuse: expected a list of {', '.join(FUSIBLE)}")
@@ -345,7 +356,7 @@ def _device(doc: _Map, file: str) -> Device:
     return Device(name=name.strip(), peak=peak, dram_bandwidth=dram, cache_bandwidth=cache,
                   cache_bytes=cache_bytes, dtype=dtype, efficiency=efficiency,
                   bandwidth_efficiency=bw_efficiency, overhead=overhead, dispatch=dispatch,
-                  half_lengths=halves, fuse=frozenset(fuse_v), source=str(source or "").strip(), file=file,
+                  half_lengths=halves, lanes={k: int(v) for k, v in lane_map.items()}, fuse=frozenset(fuse_v), source=str(source or "").strip(), file=file,
                   machine=_unwrap(machine) if isinstance(machine, _Map) else {})
 
 
@@ -361,8 +372,8 @@ def _half_lengths(doc: _Map) -> dict[str, dict[str, float]]:
         assert axes is not None
         out[k] = {}
         for a in axes.values:
-            if a not in ("m", "k"):
-                raise ProfileError(f"{_at(axes, a)}: half_lengths.{k}.{a}: unknown axis (axes: m, k)")
+            if a not in ("m", "k", "n"):
+                raise ProfileError(f"{_at(axes, a)}: half_lengths.{k}.{a}: unknown axis (axes: m, k, n)")
             out[k][a] = _number(axes, a, allow_zero=True, label=f"half_lengths.{k}.{a}")
     return out
 
