@@ -8,8 +8,8 @@ pinned, warmed up, interleaved rounds, median of per-round 10th percentiles, thr
    moved); ``cache`` is the best rate, ``dram`` the rate of the largest arrays, and ``cache_mb`` the
    bytes moved at which the rate falls to the geometric mean of the two;
 3. **probes**: a fixed grid of single layers per op class (:func:`_probes`: spatial sizes 1–224,
-   channel counts that are powers of two, the kernels and strides networks use — a grid, not layers
-   taken from any network). Each probe is timed as a layer inside a network would run: one call per
+   channel counts that are mostly powers of two plus a sweep around the SIMD widths, the kernels and
+   strides networks use — a grid, not layers taken from any network). Each probe is timed as a layer inside a network would run: one call per
    sample, its input rewritten just before (as the layer before it would), the other probes run in
    between (so its weights are no longer in the nearest caches).
 
@@ -102,13 +102,16 @@ def _probes(mode: str) -> list[tuple[Any, tuple[Shape, ...]]]:
         probes.append(one(_conv(128), 28, n))
     for m in (8, 32, 512):  # a sweep of the output channels n = M at 28×28, 128 inputs
         probes.append(one(_conv(m), 28, 128))
+    for c in (80, 88, 96, 100, 104, 112, 120, 124, 128, 136):  # channel counts around the SIMD widths
+        probes.append(one(_conv(c), 28, c))
     for h, n, m in ((56, 64, 128), (28, 256, 512), (14, 512, 1024)):  # strided 1×1 (projection shortcuts)
         probes.append(one(_conv(m, 1, 2), h, n))
     # dense K×K convs
     for h, n, m, k, s in ((224, 4, 32, 3, 2), (224, 4, 64, 7, 2), (112, 16, 16, 3, 1), (56, 64, 64, 3, 1),
                           (28, 128, 128, 3, 1), (14, 256, 256, 3, 1), (7, 512, 512, 3, 1), (56, 32, 64, 3, 2),
                           (28, 64, 128, 3, 2), (14, 128, 256, 3, 2), (56, 16, 32, 3, 1), (28, 8, 8, 3, 1),
-                          (28, 64, 64, 5, 1), (4, 8, 8, 3, 1), (2, 8, 8, 3, 1)):
+                          (28, 64, 64, 5, 1), (4, 8, 8, 3, 1), (2, 8, 8, 3, 1), (28, 40, 40, 3, 1), (28, 44, 44, 3, 1),
+                          (28, 48, 48, 3, 1), (28, 56, 56, 3, 1)):
         probes.append(one(_conv(m, k, s), h, n))
     # depthwise
     for h, c, k, s in ((112, 32, 3, 1), (112, 64, 3, 2), (56, 64, 3, 1), (56, 128, 3, 2), (28, 128, 3, 1),
