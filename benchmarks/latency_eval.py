@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", help="a profile to use instead of calibrating first")
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--passes", type=int, default=2, help="measurements per network (2: the noise floor)")
     ap.add_argument("--only", help="a regular expression: only the networks whose path/variables match")
     ap.add_argument("--quick", action="store_true", help="3 rounds × 3 samples, one pass (a smoke test)")

@@ -1,7 +1,8 @@
 """``costcalc calibrate``: measure this machine with PyTorch and write a device profile.
 
-Three kinds of microbenchmark, all timed with :mod:`costcalc.measure` (one thread by default,
-pinned, warmed up, interleaved rounds, median of per-round 10th percentiles, thread CPU time):
+Microbenchmarks, all timed with :mod:`costcalc.measure` (one thread by default, pinned, warmed up,
+interleaved rounds, thread CPU time; the median over rounds of per-round 10th percentiles, or of
+per-round medians for the single-layer probes):
 
 1. **peak**: square fp32 matrix products (``2n³`` FLOPs); the best rate over the sizes tried;
 2. **bandwidth**: ``y.copy_(x)`` over array sizes from 256 KiB to 128 MiB (``2 × size`` bytes
@@ -244,7 +245,7 @@ def time_probes(probes: Sequence[tuple[Any, tuple[Shape, ...]]], rounds: int, re
     """Time every probe as a layer inside a network (see the module docstring)."""
     import torch
 
-    from costcalc.measure import time_interleaved
+    from costcalc.measure import LAYER_QUANTILE, time_interleaved
     from costcalc.torch_build import to_torch
 
     fns: list[Callable[[], Any]] = []
@@ -259,7 +260,7 @@ def time_probes(probes: Sequence[tuple[Any, tuple[Shape, ...]]], rounds: int, re
         fns.append(lambda mod=mod, xs=xs: mod(*xs))
         setups.append(lambda xs=xs, srcs=srcs: [x.copy_(s) for x, s in zip(xs, srcs)])
         rows.append(row)
-    ts = time_interleaved(fns, rounds=rounds, reps=reps, setups=setups)
+    ts = time_interleaved(fns, rounds=rounds, reps=reps, setups=setups, quantile=LAYER_QUANTILE)
     return [ProbeResult(r, op_of(r, dtype_bytes), t.seconds) for r, t in zip(rows, ts)]
 
 
@@ -347,7 +348,9 @@ def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: 
     a = [ab[0] / shape_factor(rr.op, mh, kh, nh, v) for ab, rr in zip(base, results)]
     c = [ab[1] / f for ab in base]
     if computes:
-        e = _refine_e(a, c, t, e, E_GRID[4] / E_GRID[0] if short else E_GRID[1] / E_GRID[0])
+        from costcalc.devices import MAX_EFFICIENCY
+
+        e = min(_refine_e(a, c, t, e, E_GRID[4] / E_GRID[0] if short else E_GRID[1] / E_GRID[0]), MAX_EFFICIENCY)
     o_, _ = _fit_o([max(ai / e, ci_) for ai, ci_ in zip(a, c)], t)
     fitted = [o_ + max(ai / e, ci_) for ai, ci_ in zip(a, c)]
     errs = [abs(p / ti - 1) for p, ti in zip(fitted, t)]

@@ -12,7 +12,9 @@ The protocol (:func:`time_interleaved`):
 - the clock is the timing thread's CPU time (:data:`CLOCKS`; ``wall`` on request): on a machine
   shared with other processes, time slices given to them are not counted;
 - the statistic is the median over rounds of each round's 10th-percentile sample: the low percentile
-  rejects samples hit by interruptions, the median over rounds rejects rounds hit by a busy machine;
+  rejects samples hit by interruptions, the median over rounds rejects rounds hit by a busy machine.
+  Single layers (inside a network, or calibration probes) use each round's median instead
+  (:data:`LAYER_QUANTILE`), so that layers add up to networks;
 - the load average before and after is recorded; above 0.5 per core the result carries a warning.
 
 :func:`measure_network` builds a spec with :func:`costcalc.torch_build.to_torch`, folds every
@@ -46,6 +48,11 @@ from torch import nn  # noqa: E402
 MIN_SAMPLE_S = 2e-4
 #: load average per core above which timings are flagged as unreliable
 BUSY_LOAD_PER_CORE = 0.5
+#: the per-round statistic of a single layer's samples (in a network, or a calibration probe): the
+#: median. A network's time is a sum of many layers; the low percentile of that sum lies near the sum of
+#: the layers' typical times, not of their luckiest ones (which a per-layer low percentile would pick,
+#: and which on a shared machine are much luckier than any whole pass can be)
+LAYER_QUANTILE = 0.5
 
 
 @dataclass(frozen=True)
@@ -226,9 +233,11 @@ def clock_overhead(clock: str = "cpu") -> float:
 
 def time_interleaved(fns: Sequence[Callable[[], Any]], *, rounds: int = 7, reps: int = 5, warmup: int = 2,
                      min_sample_s: float = MIN_SAMPLE_S, clock: str = "cpu",
-                     setups: Sequence[Callable[[], Any] | None] | None = None) -> list[Timing]:
-    """Seconds per call of each callable: the median over ``rounds`` of each round's 10th-percentile
-    sample (see the module docstring), on ``clock`` (:data:`CLOCKS`). Call inside :func:`quiet_process`.
+                     setups: Sequence[Callable[[], Any] | None] | None = None,
+                     quantile: float = 0.10) -> list[Timing]:
+    """Seconds per call of each callable: the median over ``rounds`` of each round's ``quantile``
+    sample (10th percentile by default; see the module docstring), on ``clock`` (:data:`CLOCKS`). Call
+    inside :func:`quiet_process`.
 
     With ``setups`` (one per callable, or None), every sample is a single call preceded by its
     untimed setup (e.g. writing the op's input, as the layer before it would in a network), and the
@@ -256,7 +265,7 @@ def time_interleaved(fns: Sequence[Callable[[], Any]], *, rounds: int = 7, reps:
                         setups[i]()  # type: ignore[misc]
                     samples[i].append(max(_sample(fn, inners[i], tick) - overhead, 0.0))
             for i in range(len(fns)):
-                per_round[i].append(_percentile(samples[i], 0.10))
+                per_round[i].append(_percentile(samples[i], quantile))
     out = []
     for i in range(len(fns)):
         r = per_round[i]
@@ -265,11 +274,12 @@ def time_interleaved(fns: Sequence[Callable[[], Any]], *, rounds: int = 7, reps:
 
 
 def time_layers_in_network(model: nn.Module, x: torch.Tensor, paths: Sequence[str], *, rounds: int = 7,
-                           reps: int = 5, warmup: int = 2, clock: str = "cpu") -> dict[str, Timing]:
+                           reps: int = 5, warmup: int = 2, clock: str = "cpu",
+                           quantile: float = LAYER_QUANTILE) -> dict[str, Timing]:
     """Each tagged leaf module's seconds *inside* the network: hooks read the clock before and after
     every module in ``paths`` during whole forward passes, so each layer runs with the caches its
     neighbours leave (its input just written, its weights cold). One sample per pass; per round the
-    10th percentile of ``reps`` passes, then the median over rounds."""
+    ``quantile`` (the median: :data:`LAYER_QUANTILE`) of ``reps`` passes, then the median over rounds."""
     tick = CLOCKS[clock]
     overhead = clock_overhead(clock)
     mods = _tagged_leaves(model)
@@ -297,7 +307,7 @@ def time_layers_in_network(model: nn.Module, x: torch.Tensor, paths: Sequence[st
                 for _ in range(reps):
                     model(x)
                 for p in present:
-                    per_round[p].append(_percentile(samples[p], 0.10))
+                    per_round[p].append(_percentile(samples[p], quantile))
     finally:
         for h in hooks:
             h.remove()

@@ -277,6 +277,16 @@ def test_latency_json_and_csv_carry_every_leaf() -> None:
     assert r.exit_code == 0 and len(r.output.strip().splitlines()) == 4
 
 
+def test_latency_markdown() -> None:
+    r = CliRunner().invoke(main, ["latency", "examples/mobilenet_v1.yaml", "--device", "cortex-a76", "--format",
+                                  "markdown", "--depth", "0"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    table = [x for x in lines if x.startswith("| ") and "separable" in x]
+    assert len(table) == 13  # MobileNet v1's 13 separable blocks, one row each at depth 0
+    assert any(x.startswith("| depthwise 3×3 |") for x in lines)
+
+
 def test_compare_with_device_adds_latency() -> None:
     r = CliRunner().invoke(main, ["compare", "examples/mobilenet_v1.yaml", "examples/shufflenet_v2.yaml",
                                   "--device", "cortex-a76", "--format", "json"])
@@ -382,6 +392,37 @@ def test_fold_batchnorm_keeps_the_outputs(tmp_path: Path) -> None:
     bns = [r.path for r in evaluate_network(spec).rows if r.leaf and r.type == "batchnorm"]
     assert sorted(folded) == sorted(bns)  # every BatchNorm of MobileNetV2 follows a conv
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert torch.allclose(before, after, rtol=1e-4, atol=1e-4)
+
+
+def test_fold_batchnorm_leaves_a_shared_conv_alone(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="--measure needs PyTorch (the [torch] extra)")
+    from costcalc.measure import fold_batchnorm
+    from costcalc.torch_build import to_torch
+
+    # the conv's output feeds the BatchNorm and the add: folding would change what the add sees
+    spec = load_spec(write(tmp_path, "shared.yaml", """\
+        name: shared
+        input: [8, 8, 4]
+        layers:
+          - {type: conv, name: c, M: 4}
+          - {type: batchnorm, name: bn}
+          - {type: add, name: add, from: c}
+          - {type: conv, name: c2, M: 4}
+          - {type: batchnorm, name: bn2}
+        """))
+    torch.manual_seed(0)
+    model = to_torch(spec).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        before = model(x)
+        folded = fold_batchnorm(model)
+        after = model(x)
+    assert folded == ["bn2"]
     assert torch.allclose(before, after, rtol=1e-4, atol=1e-4)
 
 
