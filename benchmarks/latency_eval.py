@@ -250,8 +250,32 @@ def _fmt_agreement(name: str, pred: Sequence[float], meas: Sequence[float]) -> s
             f"{100 * a.within_10:.0f} % | {100 * a.within_25:.0f} % |")
 
 
+def between_runs(nets: Sequence[Net], previous: dict[str, Any] | None) -> str:
+    """A sentence on how the same networks measured in the previous run (the raw file this run
+    replaces) differ from this run: noise on the scale of tens of minutes, which passes A and B,
+    minutes apart, do not see."""
+    if not previous:
+        return ""
+    old = {(x["spec"], json.dumps(x["overrides"], sort_keys=True)): x for x in previous.get("networks", [])
+           if x.get("runs_s")}
+    pairs = []
+    for n in nets:
+        o = old.get((n.spec_path, json.dumps(n.overrides, sort_keys=True)))
+        if o and n.runs and not n.skipped:
+            prev = math.exp(sum(math.log(r) for r in o["runs_s"]) / len(o["runs_s"]))
+            pairs.append((n.measured / prev - 1, o))
+    if len(pairs) < 3:
+        return ""
+    d = [abs(x) for x, _ in pairs]
+    prev_loads = [v for _, o in pairs for v in o.get("load", [])]
+    return (f"Between this run and the previous one ({previous.get('started', '?')}, load average median "
+            f"{median(prev_loads):.2f}): the same {len(pairs)} networks differ by a median of {100 * median(d):.1f} % "
+            f"(max {100 * max(d):.0f} %), this run {'slower' if median([x for x, _ in pairs]) > 0 else 'faster'} "
+            "on the whole.")
+
+
 def report(nets: Sequence[Net], guides: list[dict[str, Any]], device: Any, cal_source: str, args: Any,
-           started: str, took: float) -> str:
+           started: str, took: float, previous: dict[str, Any] | None = None) -> str:
     ok = [n for n in nets if not n.skipped and n.runs]
     mobile = [n for n in ok if n.macs < MOBILE_MACS]
     lines = [BEGIN, ""]
@@ -287,7 +311,7 @@ def report(nets: Sequence[Net], guides: list[dict[str, Any]], device: Any, cal_s
     if noise:
         lines += [f"Run-to-run noise (same network, passes A and B): median |A/B − 1| = {100 * median(noise):.1f} %, "
                   f"max {100 * max(noise):.1f} %; the median spread between rounds within one measurement: "
-                  f"{100 * median([s for n in ok for s in n.spreads]):.0f} %.", ""]
+                  f"{100 * median([s for n in ok for s in n.spreads]):.0f} %. " + between_runs(ok, previous), ""]
     lines += ["Every network (times in ms; error = predicted / measured − 1; MACs-only = leave-one-out):", "",
               "| network | MACs | measured | A | B | load | roofline | error | MACs-only | error |",
               "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
@@ -424,7 +448,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     noise_list = [n.noise for n in ok if n.noise is not None]
     noise = median(noise_list) if noise_list else 0.05
     guides = [] if args.no_guidelines else guidelines(device, args.rounds, args.reps, noise, say)
-    section = report(nets, guides, device, cal_source, args, started, time.time() - t0)
+    previous = None
+    if os.path.exists(RAW):
+        try:
+            with open(RAW, encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            previous = None
+    section = report(nets, guides, device, cal_source, args, started, time.time() - t0, previous)
     raw = {"started": started, "profile": profile_text, "args": vars(args),
            "networks": [{"label": n.label, "spec": n.spec_path, "overrides": n.overrides, "macs": n.macs,
                          "bytes": n.bytes, "predicted_s": n.predicted, "runs_s": n.runs, "round_spread": n.spreads,

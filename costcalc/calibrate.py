@@ -14,8 +14,8 @@ per-round medians for the single-layer probes):
    sample, its input rewritten just before (as the layer before it would), the other probes run in
    between (so its weights are no longer in the nearest caches).
 
-4. **dispatch**: the cost the PyTorch containers add between layers (a nest of trivial layers timed
-   whole, minus its layers timed alone).
+4. **dispatch**: the cost the framework adds between layers, per layer (a synthetic network of
+   conv/BatchNorm/activation blocks timed whole, minus its layers timed inside it).
 
 For each op class the model ``t = o + max(F/(P·e·S), B/(BW·f))`` (see :mod:`costcalc.latency`; S
 holds the Hockney half-lengths and the vector width) is fitted to the probes by :func:`fit_class`: a
@@ -45,6 +45,8 @@ PEAK_SIZES = {"full": (256, 512, 768), "short": (96, 128)}
 COPY_MIB = {"full": (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128), "short": (0.25, 1, 4, 16)}
 #: (rounds, reps) of the interleaved timing (full, short)
 REPEATS = {"full": (9, 5), "short": (2, 2)}
+#: how many times the dispatch cost is measured (its median is taken)
+DISPATCH_REPEATS = {"full": 5, "short": 1}
 #: half-length grids searched by the fit (the first value, 0, means "no such effect")
 M_GRID = (0, 16, 49, 196, 784)
 K_GRID = (0, 4, 16, 64)
@@ -357,23 +359,40 @@ def fit_class(name: str, results: Sequence[ProbeResult], peak: float, cache_bw: 
     return ClassFit(name, e, f, o_, float(mh), float(kh), float(nh), int(v), len(results), median(errs), max(errs))
 
 
-def measure_dispatch(rounds: int, reps: int, leaves: int = 8, blocks: int = 8) -> float:
-    """Seconds the PyTorch builder's containers add per layer: a block of ``blocks`` blocks of
-    ``leaves`` ReLUs on a 1×1×8 tensor, timed whole, minus the ReLUs timed on their own."""
+def dispatch_network(blocks: int = 16) -> tuple[Any, Shape]:
+    """A synthetic network (no network of the evaluation): ``blocks`` blocks of 1×1 conv, BatchNorm,
+    ReLU, depthwise 3×3, BatchNorm, ReLU6 on a 28×28×64 tensor, as nested blocks the way the PyTorch
+    builder nests a spec's layers."""
+    from costcalc.layers.primitives import Activation, BatchNorm, Sequential
+
+    block = Sequential((("pw", _conv(64)), ("bn", BatchNorm()), ("relu", Activation("relu")), ("dw", _dw()),
+                        ("dw_bn", BatchNorm()), ("dw_relu6", Activation("relu6"))))
+    return Sequential(tuple((f"b{i}", block) for i in range(blocks))), Shape(28, 28, 64)
+
+
+def measure_dispatch(rounds: int, reps: int) -> float:
+    """Seconds the framework spends between layers, per layer that runs: the synthetic
+    :func:`dispatch_network` timed whole, minus its layers timed inside it (costcalc.measure's hooks),
+    over its layers (the folded BatchNorms' empty calls included in the cost of the others). Measured
+    in a network, with the caches its layers leave, because the interpreter's and the dispatcher's own
+    state is as cold there as the data."""
     import torch
 
-    from costcalc.layers.primitives import Activation, Sequential
-    from costcalc.measure import time_interleaved
+    from costcalc.engine import evaluate
+    from costcalc.measure import fold_batchnorm, time_interleaved, time_layers_in_network
     from costcalc.torch_build import to_torch
 
-    inner = Sequential(tuple((f"r{j}", Activation("relu")) for j in range(leaves)))
-    outer = Sequential(tuple((f"s{i}", inner) for i in range(blocks)))
-    chain = to_torch(outer, Shape(1, 1, 8)).eval()
-    relu = torch.nn.ReLU()
-    x = torch.randn(1, 8, 1, 1)
-    t_chain, t_relu = time_interleaved([lambda: chain(x), lambda: relu(x)], rounds=rounds, reps=reps)
-    n = leaves * blocks
-    return max(0.0, (t_chain.seconds - n * t_relu.seconds) / n)
+    net, x_shape = dispatch_network()
+    _, _, rows = evaluate(net, (x_shape,), "net")
+    leaves = [r.path for r in rows if r.leaf]
+    torch.manual_seed(0)
+    model = to_torch(net, x_shape, path="net").eval()
+    folded = set(fold_batchnorm(model))
+    running = [p for p in leaves if p not in folded]
+    x = torch.randn(1, x_shape.c, x_shape.h, x_shape.w)
+    whole = time_interleaved([lambda: model(x)], rounds=rounds, reps=reps)[0].seconds
+    spans = time_layers_in_network(model, x, running, rounds=rounds, reps=reps)
+    return max(0.0, (whole - sum(t.seconds for t in spans.values())) / len(running))
 
 
 @dataclass
@@ -442,8 +461,11 @@ def calibrate(mode: str = "full", threads: int = 1, pin: int | bool | None = Tru
         probes = _probes(mode)
         say(f"probes: {len(probes)} layers")
         results = time_probes(probes, rounds, reps)
-        say("dispatch: a chain of trivial layers")
-        dispatch = measure_dispatch(rounds, reps)
+        say("dispatch: a synthetic network, whole and layer by layer")
+        from costcalc.latency import median as _median
+
+        # the difference of two timings: noisier than either, so the median of several
+        dispatch = _median([measure_dispatch(rounds, reps) for _ in range(DISPATCH_REPEATS[mode])])
     by_class: dict[str, list[ProbeResult]] = {}
     for r in results:
         by_class.setdefault(r.op.op_class, []).append(r)
