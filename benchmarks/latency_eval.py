@@ -119,6 +119,11 @@ class Net:
         return abs(self.runs[0] / self.runs[1] - 1) if len(self.runs) > 1 else None
 
 
+def _msg(e: Exception) -> str:
+    """An exception as one line, with paths relative to the repository."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".replace(ROOT + os.sep, "")
+
+
 def label_of(path: str, overrides: dict[str, str], name: str) -> str:
     return name + (" (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")" if overrides else "")
 
@@ -141,7 +146,7 @@ def discover(only: str | None) -> list[Net]:
             if net.spec.symbolic:
                 net.skipped = "symbolic at its defaults"
         except Exception as e:  # noqa: BLE001 - report and go on
-            net.skipped = f"{type(e).__name__}: {e}"
+            net.skipped = _msg(e)
         nets.append(net)
     return nets
 
@@ -156,7 +161,7 @@ def predict_all(nets: Sequence[Net], device: Any) -> None:
             result = evaluate_network(n.spec)
             lat = predict_network(result, device)
         except Exception as e:  # noqa: BLE001
-            n.skipped = f"{type(e).__name__}: {e}"
+            n.skipped = _msg(e)
             continue
         n.macs = int(result.totals.macs)
         n.bytes = int(result.totals.memory) * 4
@@ -187,7 +192,7 @@ def measure_all(nets: Sequence[Net], rounds: int, reps: int, passes: int, max_lo
             model, x, _ = build_for_timing(n.spec)
             built[id(n)] = (model, x)
         except Exception as e:  # noqa: BLE001 - e.g. a layer type with no PyTorch equivalent
-            n.skipped = f"not built in PyTorch: {type(e).__name__}: {e}"
+            n.skipped = f"not built in PyTorch: {_msg(e)}"
     for p in range(passes):
         for n in nets:
             if n.skipped:
@@ -375,7 +380,7 @@ def guidelines(device: Any, rounds: int, reps: int, noise: float, say: Callable[
             g["predicted"] = [predict_network(evaluate_network(s), device).total_s for s in specs]
             g["macs"] = [int(evaluate_network(s).totals.macs) for s in specs]
         except Exception as e:  # noqa: BLE001 - e.g. the graph syntax not available yet
-            g["skipped"] = f"skipped: {type(e).__name__}: {str(e).splitlines()[0][:100]}"
+            g["skipped"] = f"skipped: {_msg(e)[:140]}"
             out.append(g)
             continue
         g["predicted_ok"] = direction(label, g["predicted"], 0.0)
