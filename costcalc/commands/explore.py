@@ -41,10 +41,9 @@ def compare(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, units: str,
     costcalc compare examples/mobilenet_v1.yaml examples/shufflenet_v1.yaml examples/mobilenet_v2.yaml
     costcalc compare examples/resnet50.yaml examples/resnext50_32x4d.yaml --set resolution=160
     """
+    from costcalc.commands.latency import compare_latency
     from costcalc.explore import compare as run_compare
     from costcalc.render.explore import COMPARE_RENDERERS, compare_json, compare_tables
-
-    from costcalc.commands.latency import compare_latency
 
     view = _view(units, params_view, dtype_bytes)
     cmp = run_compare(specs, parse_sets(sets), dtype_bytes)
@@ -127,7 +126,7 @@ def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: s
 @click.option("--sweep", "mode", flag_value="sweep", help="Plot totals against the swept variable(s) of one SPEC.")
 @click.option("--compare", "mode", flag_value="compare", help="Plot several SPECS side by side.")
 @click.option("--roofline", "mode", flag_value="roofline",
-              help="Each layer of SPEC on the roofline of --device (intensity × attainable rate).")
+              help="Each layer of SPEC under the roofline of --device (arithmetic intensity × predicted rate).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a variable; with --sweep a list or range of values (as in `costcalc sweep`).")
 @click.option("--dpi", type=click.IntRange(50, 600), default=110, show_default=True, help="Resolution of PNG output.")
