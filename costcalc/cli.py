@@ -322,6 +322,7 @@ COMMAND_MODULES = (
     "costcalc.commands.derive",  # ratio, derive
     "costcalc.commands.verify",  # verify
     "costcalc.commands.explore",  # compare, sweep, plot
+    "costcalc.commands.latency",  # latency, calibrate
 )
 
 

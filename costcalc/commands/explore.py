@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from costcalc.cli import _console, main
+from costcalc.commands.latency import device_option
 from costcalc.commands.net import parse_sets, view_options
 from costcalc.errors import UsageError
 
@@ -31,26 +32,29 @@ def _view(units: str, params_view: str, dtype_bytes: int) -> Any:
               help="Override a variable in every spec that has it (an error if none has it).")
 @click.option("--format", "fmt", type=click.Choice(COMPARE_FORMATS), default="table", show_default=True)
 @view_options
+@device_option
 def compare(specs: tuple[str, ...], sets: tuple[str, ...], fmt: str, units: str, params_view: str,
-            dtype_bytes: int) -> None:
+            dtype_bytes: int, device: str | None, dtype: str | None) -> None:
     """Networks side by side: totals, the ratio of each to the first, and the breakdown by type.
 
     \b
     costcalc compare examples/mobilenet_v1.yaml examples/shufflenet_v1.yaml examples/mobilenet_v2.yaml
     costcalc compare examples/resnet50.yaml examples/resnext50_32x4d.yaml --set resolution=160
     """
+    from costcalc.commands.latency import compare_latency
     from costcalc.explore import compare as run_compare
     from costcalc.render.explore import COMPARE_RENDERERS, compare_json, compare_tables
 
     view = _view(units, params_view, dtype_bytes)
     cmp = run_compare(specs, parse_sets(sets), dtype_bytes)
+    latency = compare_latency(cmp, device, dtype, fmt)  # --device: predicted latency columns
     if fmt == "json":
-        click.echo(json.dumps(compare_json(cmp, view), indent=2))
+        click.echo(json.dumps({**compare_json(cmp, view), **latency.json()}, indent=2))
     elif fmt in COMPARE_RENDERERS:
-        click.echo(COMPARE_RENDERERS[fmt](cmp, view), nl=False)
+        click.echo(COMPARE_RENDERERS[fmt](cmp, view) + latency.text(), nl=False)
     else:
         console = _console()
-        for t in compare_tables(cmp, view):
+        for t in compare_tables(cmp, view) + latency.tables():
             console.print(t)
 
 
@@ -121,12 +125,15 @@ def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: s
               help="Image file; the suffix picks the format: .png, .svg or .pdf.")
 @click.option("--sweep", "mode", flag_value="sweep", help="Plot totals against the swept variable(s) of one SPEC.")
 @click.option("--compare", "mode", flag_value="compare", help="Plot several SPECS side by side.")
+@click.option("--roofline", "mode", flag_value="roofline",
+              help="Each layer of SPEC under the roofline of --device (arithmetic intensity × predicted rate).")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a variable; with --sweep a list or range of values (as in `costcalc sweep`).")
 @click.option("--dpi", type=click.IntRange(50, 600), default=110, show_default=True, help="Resolution of PNG output.")
 @view_options
+@device_option
 def plot(specs: tuple[str, ...], output: str, mode: str | None, sets: tuple[str, ...], dpi: int, units: str,
-         params_view: str, dtype_bytes: int) -> None:
+         params_view: str, dtype_bytes: int, device: str | None, dtype: str | None) -> None:
     """Pictures of costs (needs matplotlib: pip install 'costcalc[plot]').
 
     \b
@@ -134,9 +141,12 @@ def plot(specs: tuple[str, ...], output: str, mode: str | None, sets: tuple[str,
     costcalc plot --sweep examples/mobilenet_v1.yaml --set resolution=128:224:32 \\
         --set alpha=0.25,0.5,0.75,1.0 -o sweep.png                  # x: first swept var; a line per second
     costcalc plot --compare examples/mobilenet_v1.yaml examples/shufflenet_v1.yaml -o compare.svg
+    costcalc plot --roofline examples/mobilenet_v2.yaml --device cortex-a76 -o roofline.png
     """
     from costcalc.render import plot as plots
 
+    if (device or dtype) and mode != "roofline":
+        raise UsageError("--device and --dtype apply to plot --roofline")
     plots.check_output(output)
     plots.require_matplotlib()
     view = _view(units, params_view, dtype_bytes)
@@ -150,6 +160,11 @@ def plot(specs: tuple[str, ...], output: str, mode: str | None, sets: tuple[str,
                          "(use --compare to plot several)")
     if mode == "sweep":
         plots.plot_sweep(_run_sweep(specs[0], sets), output, view, dpi)
+        return
+    if mode == "roofline":
+        from costcalc.commands.latency import plot_roofline_command
+
+        plot_roofline_command(specs[0], parse_sets(sets), device, dtype, output, dpi)
         return
     from costcalc.network import evaluate_network
     from costcalc.spec import load_spec
