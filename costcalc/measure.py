@@ -361,14 +361,13 @@ def fold_batchnorm(model: nn.Module) -> list[str]:
 
 def _graph_of(mod: nn.Module) -> tuple[list[str], list[tuple[int, ...]], bool] | None:
     """(child names in order, sources per child, whether a child also takes the previous output)
-    for costcalc's BlockModule (sources are the inputs) and NetworkModule (sources are extra inputs
-    after the previous output)."""
+    for costcalc's BlockModule and NetworkModule (in both, the sources are all of a child's inputs)."""
     from costcalc.torch_build import BlockModule, NetworkModule
 
     if isinstance(mod, BlockModule):
         return list(mod.order), list(mod.sources), False
     if isinstance(mod, NetworkModule):
-        return list(mod.order), list(mod.sources), True
+        return list(mod.order), list(mod.sources), False
     return None
 
 
