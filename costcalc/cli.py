@@ -7,16 +7,12 @@ shows the traceback for bug reports.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Any
 
 import click
 
-from costcalc.errors import CostcalcError, UsageError
-
-FORMATS_LAYER = ("table", "json", "latex")
+from costcalc.errors import CostcalcError
 
 
 class CostcalcGroup(click.Group):
@@ -58,191 +54,15 @@ def main(debug: bool) -> None:
     closed-form formulas, and the ratios that explain why a design is fast."""
 
 
-# ----------------------------------------------------------------------------------------------
-# Option values: a dimension is a positive integer or the name of a symbol.
-
-
-class DimValue(click.ParamType):
-    name = "INT|SYMBOL"
-
-    def __init__(self, minimum: int = 1) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        text = str(value).strip()
-        opt = param.opts[0] if param is not None and param.opts else "value"
-        if text.lstrip("+-").isdigit():
-            n = int(text)
-            if n < self.minimum:
-                kind = "a positive integer" if self.minimum else "a non-negative integer"
-                raise UsageError(f"option {opt}: {text!r} is not {kind}")
-            if n.bit_length() > 62:
-                raise UsageError(f"option {opt}: {text!r} is too large")
-            return n
-        from costcalc.engine import is_symbol_name
-
-        if is_symbol_name(text) and len(text) <= 32:
-            return text
-        raise UsageError(f"option {opt}: {text!r} is not {'a positive' if self.minimum else 'a non-negative'} "
-                         "integer or a symbol name")
-
-
-def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise UsageError(f"option --param: {item!r} is not NAME=VALUE")
-        k, v = (s.strip() for s in item.split("=", 1))
-        low = v.lower()
-        if low in ("true", "yes", "on"):
-            out[k] = True
-        elif low in ("false", "no", "off"):
-            out[k] = False
-        elif v.isdigit():
-            out[k] = int(v)
-        else:
-            out[k] = v
-    return out
-
-
-#: the dimension options shared by ``layer``, ``verify``, ``ratio`` and ``derive``
-DIMENSION_OPTIONS: tuple[tuple[tuple[str, ...], str, int], ...] = (
-    (("-H", "H"), "Input height (a number or a symbol name).", 1),
-    (("-W", "W"), "Input width (default: H).", 1),
-    (("-N", "N"), "Input channels.", 1),
-    (("-M", "M"), "Output channels.", 1),
-    (("-K", "K"), "Kernel size (default 3).", 1),
-    (("-G", "G"), "Groups / cardinality.", 1),
-    (("-T", "T"), "Expansion factor (inverted_residual).", 1),
-    (("-B", "B"), "Bottleneck width (bottleneck, resnext, shufflenet_unit).", 1),
-    (("--stride", "-S", "S"), "Stride (default 1).", 1),
-    (("--padding", "-P", "P"), "Padding (default: 'same', D·(K−1)//2).", 0),
-    (("--dilation", "-D", "D"), "Dilation (default 1).", 1),
-)
-
-
-def dimension_options(names: str = "HWNMKGTBSPD", **help_overrides: str) -> Any:
-    """Decorator adding the dimension options ``names`` (one letter each) to a command; each
-    arrives as a keyword argument named by its symbol, an int or a symbol name (or None)."""
-
-    def deco(f: Any) -> Any:
-        for decls, help_, minimum in reversed(DIMENSION_OPTIONS):
-            symbol = decls[-1]
-            if symbol in names:
-                f = click.option(*decls, type=DimValue(minimum), help=help_overrides.get(symbol, help_))(f)
-        return f
-
-    return deco
-
-
-def layer_field_options(f: Any) -> Any:
-    """``--bias/--no-bias`` and ``--param NAME=VALUE`` for the fields without a letter."""
-    f = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                     help="Any other field of the type, e.g. stride_on=3x3, group_first=false, act=relu.")(f)
-    return click.option("--bias/--no-bias", default=None, help="Conv/FC bias (conv default off, fc on).")(f)
-
-
-@main.command()
-@click.option("--type", "-t", "type_name", required=True, metavar="TYPE",
-              help="Layer or block type (see `costcalc types`).")
-@dimension_options()
-@layer_field_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS_LAYER), default="table", show_default=True)
-@click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
-              help="Bytes per element for 'bytes moved'.")
-def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, bias: bool | None,
-          **dims: Any) -> None:
-    """Cost of one layer or block: formulas, values, output shape, ratio to a standard conv.
-
-    \b
-    costcalc layer --type depthwise -H 56 -N 64
-    costcalc layer --type conv -H 56 -N 64 -M 128 -K 3 -G 4 --stride 2
-    costcalc layer --type separable          # no numbers: the formulas themselves
-    """
-    from costcalc.engine import analyze_layer
-    from costcalc.layers.base import DimError
-
-    given: dict[str, Any] = {k: v for k, v in dims.items() if v is not None}
-    if bias is not None:
-        given["bias"] = bias
-    given.update(_parse_params(params))
-    try:
-        report = analyze_layer(type_name, given)
-    except DimError as e:
-        flag = _FLAG.get(e.field.split(".")[0], e.field)
-        raise UsageError(f"{type_name}: {flag} {e.value}: {e.reason}") from None
-    except CostcalcError as e:
-        raise UsageError(str(e)) from None
-    if fmt == "json":
-        from costcalc.render.layer import layer_json
-
-        click.echo(json.dumps(layer_json(report, dtype_bytes), indent=2))
-    elif fmt == "latex":
-        from costcalc.render.layer import layer_latex
-
-        click.echo(layer_latex(report))
-    else:
-        from costcalc.render.layer import layer_table
-
-        layer_table(report, _console(), dtype_bytes)
-
-
-_FLAG = {"S": "--stride", "P": "--padding", "D": "--dilation", "bias": "--bias"}
-_FLAG.update({k: f"-{k}" for k in "HWNMKGTB"})
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else 120)
-
-
-@main.command()
-@click.argument("name", required=False)
-@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
-def types(name: str | None, fmt: str) -> None:
-    """Every layer and block type: its dimensions and its formulas (or one type in detail)."""
-    from costcalc.engine import type_formulas
-    from costcalc.layers import all_types, get_type
-    from costcalc.num import pretty, to_json
-
-    chosen = [get_type(name)] if name else list(all_types().values())
-    if fmt == "json":
-        doc = []
-        for lt in chosen:
-            f, _ = type_formulas(lt)
-            doc.append({"type": lt.name, "summary": lt.summary, "fields": list(lt.params),
-                        "required": list(lt.required), "macs": to_json(f.macs), "params": to_json(f.params)})
-        click.echo(json.dumps(doc, indent=2))
-        return
-    from rich.table import Table
-
-    t = Table(title="costcalc layer types (formulas at stride 1, W×H input, N channels)")
-    for col in ("type", "fields", "MACs", "params", "what it is"):
-        t.add_column(col)
-    for lt in chosen:
-        f, _ = type_formulas(lt)
-        fields_ = ", ".join(lt.params)
-        t.add_row(lt.name, fields_, pretty(f.macs, True), pretty(f.params, True), lt.summary)
-    console = _console()
-    console.print(t)
-    if name:
-        lt = chosen[0]
-        console.print(lt.doc)
-        for p in lt.params:
-            info = lt.field_info(p)
-            console.print(f"  [bold]{p}[/]: {info.get('doc', '')}"
-                          + (f" (default {lt.default(p)})" if lt.default(p) is not None else ""))
-
-
 def run() -> None:  # pragma: no cover - console entry for `python -m costcalc`
     main()
 
 
-#: modules that add commands to ``main`` (extend by adding a module here)
+#: modules whose commands the root adds to ``main`` (extend by adding a module here). Each module
+#: defines standalone click commands and lists them in ``COMMANDS``.
 COMMAND_MODULES = (
+    "costcalc.commands.layer",  # layer
+    "costcalc.commands.types",  # types
     "costcalc.commands.net",  # net
     "costcalc.commands.derive",  # ratio, derive
     "costcalc.commands.verify",  # verify
@@ -255,10 +75,13 @@ def _load_commands() -> None:
 
     for name in COMMAND_MODULES:
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except ModuleNotFoundError as e:
             if e.name != name:  # a module that exists but fails to import is a bug: show it
                 raise
+            continue
+        for command in getattr(module, "COMMANDS", ()):
+            main.add_command(command)
 
 
 _load_commands()

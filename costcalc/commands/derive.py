@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from costcalc.cli import dimension_options, main
+from costcalc.commands.options import dimension_options
 from costcalc.errors import CostcalcError, UsageError
 from costcalc.num import to_sympy
 
@@ -153,7 +153,7 @@ def _emit(d: Any, fmt: str) -> None:
 # Commands
 
 
-@main.command()
+@click.command()
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @_dim_options
@@ -179,7 +179,7 @@ def ratio(a: str, b: str, metric: str, fmt: str, dtype_bytes: int, **raw: Any) -
     _emit(ratio_derivation(a, b, _dims(raw), metric, dtype_bytes), fmt)
 
 
-@main.command()
+@click.command()
 @click.argument("expr", metavar="EXPR")
 @_dim_options
 def derive(expr: str, metric: str, fmt: str, dtype_bytes: int, **raw: Any) -> None:
@@ -196,3 +196,6 @@ def derive(expr: str, metric: str, fmt: str, dtype_bytes: int, **raw: Any) -> No
     from costcalc.derive import derive as run_derive
 
     _emit(run_derive(expr, metric, _dims(raw), dtype_bytes), fmt)
+
+
+COMMANDS = (ratio, derive)

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from costcalc.cli import _console, main
-from costcalc.commands.net import parse_sets, view_options
+from costcalc.commands.options import parse_sets, view_options
+from costcalc.render.output import console as _console
 from costcalc.errors import UsageError
 
 COMPARE_FORMATS = ("table", "json", "csv", "markdown", "latex")
@@ -25,7 +25,7 @@ def _view(units: str, params_view: str, dtype_bytes: int) -> Any:
     return View(units=units, params=params_view, dtype_bytes=dtype_bytes)
 
 
-@main.command()
+@click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a variable in every spec that has it (an error if none has it).")
@@ -86,7 +86,7 @@ def _run_sweep(spec: str, sets: tuple[str, ...]) -> Any:
         return run_sweep(spec, axes, fixed, update)
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--set", "sets", multiple=True, metavar="NAME=V1,V2,...",
               help="Values of a variable: a list (0.25,0.5,1.0), a range START:STOP:STEP (128:224:32), "
@@ -115,7 +115,7 @@ def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: s
             console.print(t)
 
 
-@main.command()
+@click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Image file; the suffix picks the format: .png, .svg or .pdf.")
@@ -160,3 +160,6 @@ def plot(specs: tuple[str, ...], output: str, mode: str | None, sets: tuple[str,
         if "=" in item and len(split_values(item.split("=", 1)[1], f"--set {item}")) > 1:
             raise UsageError(f"--set {item}: several values need --sweep")
     plots.plot_network(evaluate_network(load_spec(specs[0], parse_sets(sets))), output, view, dpi)
+
+
+COMMANDS = (compare, sweep, plot)

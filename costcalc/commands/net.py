@@ -7,36 +7,14 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, main
+from costcalc.commands.options import parse_sets, view_options
+from costcalc.render.output import console as _console
 from costcalc.errors import SpecError
 
 NET_FORMATS = ("table", "json", "csv", "markdown", "latex")
 
 
-def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
-    """``--set NAME=VALUE`` options → {name: value text} (values are parsed by the spec loader)."""
-    from costcalc.spec import parse_override
-
-    out: dict[str, str] = {}
-    for item in items:
-        k, v = parse_override(item)
-        out[k] = v
-    return out
-
-
-def view_options(f: Any) -> Any:
-    """Options shared by the commands that print network tables."""
-    f = click.option("--units", type=click.Choice(("macs", "flops")), default="macs", show_default=True,
-                     help="Count multiply-adds (MACs) or FLOPs (= 2 × MACs).")(f)
-    f = click.option("--params", "params_view", type=click.Choice(("torch", "weights")), default="torch",
-                     show_default=True,
-                     help="Params as PyTorch counts them, or conv/FC weights only (the papers' count).")(f)
-    f = click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
-                     help="Bytes per element for memory traffic.")(f)
-    return f
-
-
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a spec variable; a name (e.g. resolution=R) keeps it symbolic.")
@@ -76,4 +54,6 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
             net_table(result, out, view)
 
 
-__all__ = ["net", "parse_sets", "view_options", "SpecError"]
+
+
+COMMANDS = (net,)

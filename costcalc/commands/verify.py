@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, _parse_params, dimension_options, layer_field_options, main
+from costcalc.commands.options import dimension_options, layer_field_options, parse_params
+from costcalc.render.output import console as _console
 from costcalc.errors import CostcalcError, UsageError
 
 NEEDS_TORCH = "costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
@@ -34,7 +35,7 @@ def _torch_build() -> Any:
     return torch_build
 
 
-@main.command()
+@click.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a spec variable, e.g. --set alpha=0.5 --set resolution=160.")
@@ -112,7 +113,7 @@ def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[s
     fields = dict(given)
     if bias is not None:
         fields["bias"] = bias
-    fields.update(_parse_params(params))
+    fields.update(parse_params(params))
     try:
         layer = lt.make(**fields)
         inputs = layer.standalone_inputs(Shape(h, w, n), m_extra)
@@ -215,3 +216,6 @@ def verification_json(v: Any) -> dict[str, Any]:
         },
         "notes": v.notes,
     }
+
+
+COMMANDS = (verify,)

@@ -20,7 +20,7 @@ import re
 import sys
 from typing import Any
 
-#: console width rich is given when stdout is not a terminal (see ``costcalc.cli._console``)
+#: console width rich is given when stdout is not a terminal (see ``costcalc.render.output.console``)
 PLAIN_WIDTH = 120
 
 #: non-ASCII characters costcalc prints whose terminal cell width rich takes as 1
