@@ -8,11 +8,13 @@ shows the traceback for bug reports.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
 
 from costcalc.errors import CostcalcError
+from costcalc.render.output import quiet_broken_pipe
 
 
 class CostcalcGroup(click.Group):
@@ -20,13 +22,22 @@ class CostcalcGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            out = super().invoke(ctx)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+            return out
+        except BrokenPipeError:
+            # the reader stopped reading (`| head -1`): end quietly, as other Unix tools do
+            quiet_broken_pipe()
+            ctx.exit(0)
         except CostcalcError as e:
             if _debug(ctx):
                 raise
             click.echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except click.exceptions.Exit as e:
+            sys.stdout.flush()
+            raise e
+        except (click.exceptions.Abort, click.ClickException):
             raise
         except RecursionError:
             if _debug(ctx):

@@ -420,7 +420,7 @@ def test_plot_without_matplotlib_is_one_line(monkeypatch, tmp_path: Path) -> Non
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
     r = run("plot", MOBILENET, "-o", str(tmp_path / "x.png"))
     assert r.exit_code == 1
-    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install 'costcalc[plot]'"
+    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install -e '.[plot]' in the costcalc tree"
 
 
 def test_plot_files_are_reproducible(mpl, tmp_path: Path) -> None:

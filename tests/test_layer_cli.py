@@ -178,7 +178,7 @@ def test_latex() -> None:
 def test_latex_numbers() -> None:
     r = run("layer", "--type", "depthwise", "-H", "56", "-N", "64", "--format", "latex")
     assert r.exit_code == 0, r.output
-    assert str(56 * 56 * 64 * 9) in r.output
+    assert f"{56 * 56 * 64 * 9:,}".replace(",", "{,}") in r.output  # LaTeX's thousands separator
     assert r"\frac" in r.output
 
 

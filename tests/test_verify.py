@@ -374,7 +374,7 @@ def test_cli_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "costcalc.torch_build")
     r = CliRunner().invoke(main, ["verify", "--type", "conv", "-H", "8", "-N", "3"])
     assert r.exit_code == 1
-    assert r.stderr.strip() == "Error: costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
+    assert r.stderr.strip() == "Error: costcalc verify needs PyTorch: pip install torch, then pip install -e '.[torch]' in the costcalc tree"
 
 
 def test_to_torch_rejects_symbols() -> None:

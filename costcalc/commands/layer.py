@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from costcalc.commands.options import _FLAG, dimension_options, layer_field_options, parse_params
+from costcalc.commands.options import (_FLAG, dimension_options, layer_field_options, make_view, parse_params,
+                                       width_option)
 from costcalc.errors import CostcalcError, UsageError
-from costcalc.render.output import console as _console
 
-FORMATS_LAYER = ("table", "json", "latex")
+FORMATS_LAYER = ("table", "json", "latex", "markdown")
 
 
 @click.command()
@@ -22,7 +21,9 @@ FORMATS_LAYER = ("table", "json", "latex")
 @click.option("--format", "fmt", type=click.Choice(FORMATS_LAYER), default="table", show_default=True)
 @click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Bytes per element for 'bytes moved'.")
-def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, bias: bool | None,
+@click.option("--human", is_flag=True, help="Counts with SI prefixes (1.81 M) instead of exact integers.")
+@width_option
+def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, bias: bool | None, human: bool,
           **dims: Any) -> None:
     """Cost of one layer or block: formulas, values, output shape, ratio to a standard conv.
 
@@ -31,32 +32,22 @@ def layer(type_name: str, params: tuple[str, ...], fmt: str, dtype_bytes: int, b
     costcalc layer --type conv -H 56 -N 64 -M 128 -K 3 -G 4 --stride 2
     costcalc layer --type separable          # no numbers: the formulas themselves
     """
-    from costcalc.engine import analyze_layer
     from costcalc.layers.base import DimError
+    from costcalc.render import emit
+    from costcalc.results import layer_result
 
     given: dict[str, Any] = {k: v for k, v in dims.items() if v is not None}
     if bias is not None:
         given["bias"] = bias
     given.update(parse_params(params))
     try:
-        report = analyze_layer(type_name, given)
+        result = layer_result(type_name, given, dtype_bytes)
     except DimError as e:
         flag = _FLAG.get(e.field.split(".")[0], e.field)
         raise UsageError(f"{type_name}: {flag} {e.value}: {e.reason}") from None
     except CostcalcError as e:
         raise UsageError(str(e)) from None
-    if fmt == "json":
-        from costcalc.render.layer import layer_json
-
-        click.echo(json.dumps(layer_json(report, dtype_bytes), indent=2))
-    elif fmt == "latex":
-        from costcalc.render.layer import layer_latex
-
-        click.echo(layer_latex(report))
-    else:
-        from costcalc.render.layer import layer_table
-
-        layer_table(report, _console(), dtype_bytes)
+    emit("layer", fmt, result, make_view(dtype_bytes=dtype_bytes, human=human))
 
 
 COMMANDS = (layer,)

@@ -114,7 +114,9 @@ def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
 
 
 def view_options(f: Any) -> Any:
-    """Options shared by the commands that print network tables."""
+    """Options shared by the commands that print network tables: ``--units``, ``--params``,
+    ``--dtype-bytes``, ``--human`` and ``--width``. They arrive as ``units``, ``params_view``,
+    ``dtype_bytes`` and ``human`` (see :func:`make_view`); ``--width`` is applied on parsing."""
     f = click.option("--units", type=click.Choice(("macs", "flops")), default="macs", show_default=True,
                      help="Count multiply-adds (MACs) or FLOPs (= 2 × MACs).")(f)
     f = click.option("--params", "params_view", type=click.Choice(("torch", "weights")), default="torch",
@@ -122,4 +124,40 @@ def view_options(f: Any) -> Any:
                      help="Params as PyTorch counts them, or conv/FC weights only (the papers' count).")(f)
     f = click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
                      help="Bytes per element for memory traffic.")(f)
-    return f
+    f = click.option("--human", is_flag=True,
+                     help="Counts with SI prefixes (3.86 G MACs, 25.6 M params) instead of exact integers.")(f)
+    return width_option(f)
+
+
+def make_view(units: str = "macs", params_view: str = "torch", dtype_bytes: int = 4, human: bool = False,
+              **kw: Any) -> Any:
+    """The :class:`~costcalc.render.view.View` of :func:`view_options`' values (``kw``: depth, top, ...)."""
+    from costcalc.render.view import View
+
+    return View(units=units, params=params_view, dtype_bytes=dtype_bytes, human=human, **kw)
+
+
+def _set_width(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    from costcalc.render.output import set_width
+
+    set_width(value)
+
+
+def width_option(f: Any) -> Any:
+    """``--width N``: lay tables out in N columns (default: COLUMNS, the terminal, or 120 for a
+    pipe). Numbers and formulas are never cut: tables wrap names, merge columns, or stack."""
+    from costcalc.render.output import MIN_WIDTH
+
+    return click.option("--width", type=click.IntRange(MIN_WIDTH, 100_000), default=None, expose_value=False,
+                        callback=_set_width, is_eager=True, metavar="N",
+                        help="Output width in columns (default: $COLUMNS, the terminal, or 120 for a pipe).")(f)
+
+
+def formula_options(f: Any) -> Any:
+    """``--assume`` and ``--exact`` for commands whose results may be formulas."""
+    f = click.option("--assume", "assume", multiple=True, metavar="RELATION",
+                     help="A bound on a symbolic variable that simplifies formulas, e.g. 'alpha>=0.25' "
+                          "(max(int(64*alpha), 8) becomes 64·alpha).")(f)
+    return click.option("--exact", is_flag=True,
+                        help="Keep PyTorch's floors in formulas (⌈R/32⌉ terms): exact for every value, "
+                             "not only where the closed form's conditions hold.")(f)
