@@ -45,7 +45,7 @@ def ratio(a: Any, b: Any) -> Any:
 
     if b == 0:
         return None
-    return normalize(sympy.simplify(to_sympy(a) / to_sympy(b)))
+    return normalize(sympy.factor(sympy.cancel(to_sympy(a) / to_sympy(b))))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def _network(result: Any, roundings: list[Any], relations: tuple[Relation, ...],
     result = canonical_result(result, relations)
     if exact:
         conds = collect((), (), relations)
-        names = tuple(sorted(k for k, v in result.spec.vars.items() if is_symbolic(v)))
+        names = tuple(sorted({str(x) for v in result.spec.vars.values() if is_symbolic(v) for x in v.free_symbols}))
         conds = Conditions(conds.items, tuple(sorted(set(conds.symbols) | set(names))))
     else:
         conds = collect(result.rows, roundings, relations)

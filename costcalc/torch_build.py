@@ -12,7 +12,8 @@ graph that :class:`BlockModule` replays. A new block type therefore needs no cod
 
 Every module that corresponds to a costcalc row carries that row's path in ``costcalc_path``.
 The modules keep costcalc's shape model: tensors stay 4-D (N, C, H, W) throughout; ``fc`` flattens
-its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M.
+its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M. A whole network whose last layer is an
+``fc`` returns ``(1, M)`` like torchvision's classifiers.
 
 PyTorch is an optional dependency: this module imports it at import time, so only
 ``costcalc verify`` and its tests import this module.
@@ -312,12 +313,14 @@ class NetworkModule(nn.Module):
     (-1: the network input) whose outputs follow the previous output as extra inputs (add/concat)."""
 
     def __init__(self, names: Sequence[str], modules: Sequence[nn.Module],
-                 sources: Sequence[tuple[int, ...]], name: str = "network"):
+                 sources: Sequence[tuple[int, ...]], name: str = "network", flatten: bool = False):
         super().__init__()
         self.layers = nn.ModuleDict({module_name(n): m for n, m in zip(names, modules)})
         self.order = [module_name(n) for n in names]
         self.sources = [tuple(s) for s in sources]
         self.spec_name = name
+        #: a classifier (last layer fc) returns (N, M) logits, as torchvision's models do
+        self.flatten = flatten
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs: list[torch.Tensor] = []
@@ -326,7 +329,7 @@ class NetworkModule(nn.Module):
             extra = [x if i < 0 else outs[i] for i in src]
             y = self.layers[key](y, *extra)
             outs.append(y)
-        return y
+        return y.flatten(1) if self.flatten else y
 
 
 def _network_inputs(spec: Any) -> list[tuple[tuple[Shape, ...], tuple[int, ...]]]:
@@ -369,8 +372,9 @@ def to_torch(obj: Any, *inputs: Shape, path: str | None = None) -> nn.Module:
         _check_numeric([obj.input])
         plan = _network_inputs(obj)
         mods = [_layer_module(nl.layer, ins, nl.path) for nl, (ins, _) in zip(obj.layers, plan)]
+        last = obj.layers[-1].layer if obj.layers else None
         return NetworkModule([nl.path for nl in obj.layers], mods, [s for _, s in plan],
-                             getattr(obj, "name", "network"))
+                             getattr(obj, "name", "network"), flatten=isinstance(last, FC))
     raise TypeError(f"to_torch() takes a costcalc Layer or NetworkSpec, not {type(obj).__name__}")
 
 

@@ -82,11 +82,13 @@ class Grid:
 
         assert self.widths is not None, "lay the grid out first (costcalc.render.layout.fit)"
         t = Table(show_footer=self.show_footer)
+        justs = [c.justify for c in self.columns]
         for col, w in zip(self.columns, self.widths):
-            t.add_column(Text(col.header), footer=Text(col.footer), justify=col.justify,  # type: ignore[arg-type]
-                         width=w, no_wrap=True, overflow="ignore", style=col.style)
+            t.add_column(Text(col.header, justify=col.justify), footer=Text(col.footer, justify=col.justify),  # type: ignore[arg-type]
+                         justify=col.justify, width=w, no_wrap=True,  # type: ignore[arg-type]
+                         style=col.style)
         for cells, style in self.rows:
-            t.add_row(*(Text(c) for c in cells), style=style)
+            t.add_row(*(Text(c, justify=j) for c, j in zip(cells, justs)), style=style)  # type: ignore[arg-type]
         return t
 
 
@@ -150,9 +152,11 @@ def grid_lines(g: Grid) -> list[str]:
     ws = g.widths
     justs = [c.justify for c in g.columns]
 
-    def row(cells: Sequence[str], edge: str, mid: str) -> list[str]:
+    def row(cells: Sequence[str], edge: str, mid: str, bottom: bool = False) -> list[str]:
         split = [c.split("\n") for c in cells]
         height = max(len(s) for s in split)
+        if bottom:  # rich aligns header cells at the bottom
+            split = [[""] * (height - len(s)) + s for s in split]
         out = []
         for i in range(height):
             parts = [" " + _pad(s[i] if i < len(s) else "", w, j) + " " for s, w, j in zip(split, ws, justs)]
@@ -160,7 +164,7 @@ def grid_lines(g: Grid) -> list[str]:
         return out
 
     lines = ["┏" + "┳".join("━" * (w + 2) for w in ws) + "┓"]
-    lines += row([c.header for c in g.columns], "┃", "┃")
+    lines += row([c.header for c in g.columns], "┃", "┃", bottom=True)
     lines.append("┡" + "╇".join("━" * (w + 2) for w in ws) + "┩")
     for cells, _ in g.rows:
         lines += row(cells, "│", "│")
@@ -228,7 +232,9 @@ class Output:
 
         console = self.console
         if isinstance(block, Grid):
-            console.print(block.to_rich(), crop=False, overflow="ignore")
+            # cells are laid out already: never let rich narrow a column (a too-wide word overflows)
+            width = sum(w + 3 for w in block.widths or []) + 1
+            console.print(block.to_rich(), crop=False, width=max(width, self.width))
             return
         if isinstance(block, Text):
             lines, styles = wrap_words(block.text, self.width), [block.style] * 10**6

@@ -55,7 +55,7 @@ def _headers(cmp: Any) -> list[str]:
 
 
 def _value(view: View, m: str, v: Any) -> str:
-    return view.count(v, BY_NAME[m].unit)
+    return view.count(v)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def compare_latex(cmp: Any, view: View) -> str:
     for m, label in _rows(view):
         cells = [tex_escape(label)]
         for i, net in enumerate(cmp.networks):
-            cells.append(tex_cell(BY_NAME[m](net.totals, view.dtype_bytes), view.human, BY_NAME[m].unit))
+            cells.append(tex_cell(BY_NAME[m](net.totals, view.dtype_bytes), view.human))
             if i:
                 r = ratios[i][m]
                 cells.append(tex_escape(ratio_text(r)).replace("×", r"$\times$") if r is None or is_int(r)
@@ -254,7 +254,7 @@ def sweep_blocks(sw: Any, view: View) -> Blocks:
             for vb in sw.axes[b]:
                 g.add_column(vb, justify="right", kind=kind)
             for va in sw.axes[a]:
-                g.add_row(va, *(view.count(metric(grid[(va, vb)].totals, view.dtype_bytes), metric.unit)
+                g.add_row(va, *(view.count(metric(grid[(va, vb)].totals, view.dtype_bytes))
                                 for vb in sw.axes[b]))
             out += [Text(f"{_sweep_header(sw)}: {label}", "bold"), g]
     else:
@@ -266,7 +266,7 @@ def sweep_blocks(sw: Any, view: View) -> Blocks:
             g.add_column(label, justify="right", kind=kind)
         for p in points:
             g.add_row(*(p.swept[k] for k in axes),
-                      *(view.count(BY_NAME[q](p.totals, view.dtype_bytes), BY_NAME[q].unit) for q, _ in rows))
+                      *(view.count(BY_NAME[q](p.totals, view.dtype_bytes)) for q, _ in rows))
         out += [Text(_sweep_header(sw), "bold"), g]
     out.append(Text(CONVENTION, "dim"))
     out += [Text(c) for c in _sweep_conditions(sw)]

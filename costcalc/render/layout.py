@@ -223,6 +223,8 @@ def stacked(g: Grid, width: int) -> Lines:
         records.append((tuple(c.footer for c in g.columns), "bold"))
     for cells, style in records:
         first = " ".join(cells[0].split("\n"))
+        if g.columns[0].kind == "number" and heads[0] and cells[0]:  # a value (a sweep point): say of what
+            first = f"{heads[0]}: {first}"
         indent = " " * (len(first) - len(first.lstrip(" "))) + "    "
         lines.append(first)
         styles.append(style)

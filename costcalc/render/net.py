@@ -153,7 +153,7 @@ def net_blocks(obj: Any, view: View) -> Blocks:
     g.add_column("layer", footer="total")
     g.add_column("type", merge_into=0)
     g.add_column("input → output", footer=f"{shape_text(net.input)} → {shape_text(net.out_shape)}")
-    g.add_column(view.ops_label, justify="right", kind=kind, footer=view.count(total_ops, view.ops_metric.unit))
+    g.add_column(view.ops_label, justify="right", kind=kind, footer=view.count(total_ops))
     g.add_column(view.par_label, justify="right", kind=kind, footer=view.count(view.par(totals)))
     g.add_column(f"% {view.ops_label}", justify="right", kind="number", footer="100%")
     g.add_column("share", kind="bar", optional=True)
@@ -162,7 +162,7 @@ def net_blocks(obj: Any, view: View) -> Blocks:
         s = sel.shares.get(r.path)
         lowest = r.leaf or top or (view.depth is not None and r.depth >= view.depth)
         g.add_row("  " * depth + row_name(r, top), r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
-                  view.count(view.ops(r.cost), view.ops_metric.unit), view.count(view.par(r.cost)), pct(s),
+                  view.count(view.ops(r.cost)), view.count(view.par(r.cost)), pct(s),
                   bar(s) if lowest else "", style=None if r.leaf else "bold")
     caption = CONVENTION if view.params == "torch" else CONVENTION + " Params shown: weights only."
     out = Blocks([Text(title(net), "bold"), g, Text(caption, "dim")])
@@ -187,7 +187,7 @@ def by_type_grid(net: Any, view: View) -> Grid:
             rc, rt = ref[0].by_type[cat], ref[0].totals
             ops_share = ops_share if ops_share is not None else share(view.ops(rc), view.ops(rt))
             par_share = par_share if par_share is not None else share(view.par(rc), view.par(rt))
-        g.add_row(cat, view.count(view.ops(c), view.ops_metric.unit), pct(ops_share), view.count(view.par(c)),
+        g.add_row(cat, view.count(view.ops(c)), pct(ops_share), view.count(view.par(c)),
                   pct(par_share))
     return g
 
@@ -195,7 +195,7 @@ def by_type_grid(net: Any, view: View) -> Grid:
 def other_ops(totals: Cost, view: View) -> str:
     def n(name: str) -> str:
         m = next(m for m in METRICS if m.name == name)
-        return view.count(m(totals, view.dtype_bytes), m.unit if view.human else "")
+        return view.count(m(totals, view.dtype_bytes))
 
     return (f"other ops: {n('elementwise')} elementwise, {n('comparisons')} comparisons; memory access "
             f"{n('memory')} elements = {n('bytes')} bytes at {view.dtype_bytes} B/element; {n('activations')} "
@@ -283,14 +283,14 @@ def net_markdown(obj: Any, view: View) -> str:
     for r, depth in sel.rows:
         name = "&nbsp;&nbsp;" * depth + f"`{r.path}`"
         cells = [name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
-                 view.count(view.ops(r.cost), view.ops_metric.unit), view.count(view.par(r.cost)),
+                 view.count(view.ops(r.cost)), view.count(view.par(r.cost)),
                  pct(sel.shares.get(r.path))]
         lines.append("| " + " | ".join(c if r.leaf or i else f"**{c}**" for i, c in enumerate(cells)) + " |")
     lines.append(f"| **total** | | {shape_text(net.input)} → {shape_text(net.out_shape)} | "
-                 f"**{view.count(total_ops, view.ops_metric.unit)}** | **{view.count(view.par(net.totals))}** | 100% |")
+                 f"**{view.count(total_ops)}** | **{view.count(view.par(net.totals))}** | 100% |")
     lines += ["", f"| type | {view.ops_label} | % | {view.par_label} | % |", "|---|--:|--:|--:|--:|"]
     for cat, c in by_type_sorted(net, view):
-        lines.append(f"| {cat} | {view.count(view.ops(c), view.ops_metric.unit)} | "
+        lines.append(f"| {cat} | {view.count(view.ops(c))} | "
                      f"{pct(share(view.ops(c), total_ops))} | {view.count(view.par(c))} | "
                      f"{pct(share(view.par(c), view.par(net.totals)))} |")
     lines += [""] + [f"{n}" for n in notes(net, view, sel)] + ["", f"_{CONVENTION}_"]
@@ -305,9 +305,9 @@ def net_latex(obj: Any, view: View) -> str:
              f"layer & type & {view.ops_label} & {view.par_label} & \\% {view.ops_label} \\\\", r"\hline"]
     for r, depth in sel.rows:
         name = r"\quad " * depth + tex_escape(row_name(r, bool(view.top)))
-        lines.append(f"{name} & {tex_escape(r.type)} & {tex_cell(view.ops(r.cost), view.human, view.ops_metric.unit)} & "
+        lines.append(f"{name} & {tex_escape(r.type)} & {tex_cell(view.ops(r.cost), view.human)} & "
                      f"{tex_cell(view.par(r.cost), view.human)} & {tex_escape(pct(sel.shares.get(r.path)))} \\\\")
-    lines += [r"\hline", f"total & & {tex_cell(total_ops, view.human, view.ops_metric.unit)} & "
+    lines += [r"\hline", f"total & & {tex_cell(total_ops, view.human)} & "
               f"{tex_cell(view.par(net.totals), view.human)} & 100\\% \\\\", r"\hline"]
     for n in notes(net, view, sel):
         lines.append(rf"\multicolumn{{5}}{{l}}{{\footnotesize {tex_escape(n)}}} \\")
