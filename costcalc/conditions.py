@@ -63,6 +63,8 @@ class Assumption:
     integers: tuple[Any, ...] = ()
     sources: tuple[str, ...] = ()
     assumed: bool = False
+    #: pairs of sizes that must differ (a block's structure was chosen for unequal channels)
+    distinct: tuple[tuple[Any, Any], ...] = ()
 
     def holds(self, values: Mapping[str, Any]) -> bool | None:
         """Whether the condition holds at ``values`` (name → number); None when a variable it
@@ -80,13 +82,19 @@ class Assumption:
             return True
         from costcalc.num import to_sympy
 
-        subs = {s: to_sympy(Fraction(values[str(s)])) for e in self.integers for s in e.free_symbols
-                if str(s) in values}
+        exprs = [*self.integers, *(to_sympy(a) - to_sympy(b) for a, b in self.distinct)]
+        subs = {s: to_sympy(Fraction(values[str(s)])) for e in exprs for s in e.free_symbols if str(s) in values}
         for e in self.integers:
             v = e.subs(subs)
             if v.free_symbols:
                 return None
             if not v.is_Integer:
+                return False
+        for a, b in self.distinct:
+            v = (to_sympy(a) - to_sympy(b)).subs(subs)
+            if v.free_symbols:
+                return None
+            if v == 0:
                 return False
         return True
 
@@ -102,6 +110,8 @@ class Assumption:
                        at_most=num(self.at_most), strict=self.strict)
         if self.integers:
             doc["integers"] = [str(e) for e in self.integers]
+        if self.distinct:
+            doc["distinct"] = [[str(a), str(b)] for a, b in self.distinct]
         doc["assumed"] = self.assumed
         if self.sources:
             doc["from"] = list(self.sources)
@@ -208,12 +218,15 @@ def collect(rows: Iterable[Any], roundings: Sequence[tuple[Any, Any]] = (),
             if not _numeric(v):
                 values.append((v, ""))
     bounds: list[tuple[Any, Any, str]] = []
-    for integer, at_least in roundings:
-        if not _numeric(integer):
-            values.append((integer, "spec"))
-            if at_least is not None:
-                bounds.append((integer, at_least, "spec"))
-    if not values and not assumed:
+    distinct: list[tuple[Any, Any]] = []
+    for kind, x, y in roundings:
+        if kind == "distinct":
+            distinct.append((x, y))
+        elif not _numeric(x):
+            values.append((x, "spec"))
+            if y is not None:
+                bounds.append((x, y, "spec"))
+    if not values and not assumed and not distinct:
         return Conditions()
     import sympy
 
@@ -227,7 +240,15 @@ def collect(rows: Iterable[Any], roundings: Sequence[tuple[Any, Any]] = (),
             ints.add(str(e))
     for rel in assumed:
         symbols.add(rel.variable)
-    return _reduce(values, bounds, assumed, tuple(sorted(symbols, key=_symbol_order)), sympy, ints)
+    for a, b in distinct:
+        symbols |= {str(s) for s in (to_sympy(a) - to_sympy(b)).free_symbols}
+    out = _reduce(values, bounds, assumed, tuple(sorted(symbols, key=_symbol_order)), sympy, ints)
+    seen: dict[Any, None] = {}
+    for a, b in distinct:
+        seen.setdefault((to_sympy(a), to_sympy(b)), None)
+    extra = tuple(Assumption(f"{_pretty(a)} ≠ {_pretty(b)}", distinct=((a, b),)) for a, b in seen)
+    return Conditions(out.items[: len(out.items) - len(assumed)] + extra + out.items[len(out.items) - len(assumed):],
+                      out.symbols, out.never)
 
 
 def _numeric(v: Any) -> bool:
@@ -392,12 +413,14 @@ def _first_at_least(low: Fraction, step: Fraction, offset: Fraction) -> Fraction
 
 
 def _coset_text(name: str, step: Fraction, offset: Fraction) -> str:
-    """``R is a multiple of 32``, ``R ≡ 1 (mod 2)``, ``32·alpha is an integer``."""
+    """``R is a multiple of 32``, ``R is odd``, ``R ≡ 1 (mod 4)``, ``32·alpha is an integer``."""
     if step == 1 and offset == 0:
         return f"{name} is an integer"
     if step.denominator == 1 and offset.denominator == 1:
         if offset == 0:
             return f"{name} is a multiple of {step.numerator}"
+        if step == 2:
+            return f"{name} is odd"
         return f"{name} ≡ {offset.numerator} (mod {step.numerator})"
     scale = math.lcm(step.denominator, offset.denominator)
     s, o = step * scale, offset * scale

@@ -458,8 +458,8 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
             ast.USub: operator.neg,
             ast.UAdd: operator.pos,
             ast.Not: operator.not_,
-            ast.Eq: operator.eq,
-            ast.NotEq: operator.ne,
+            ast.Eq: self._eq,
+            ast.NotEq: self._ne,
             ast.Lt: operator.lt,
             ast.LtE: operator.le,
             ast.Gt: operator.gt,
@@ -510,6 +510,23 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
         except Exception as exc:  # any failure inside an allowed function, e.g. missing args
             reason = _CALL_PREFIX.sub("", str(exc)) or type(exc).__name__
             _fail(f"invalid call to {name}() in {_quote(self.text)}: {reason}", exc)
+
+    def _eq(self, a: Value, b: Value) -> bool:
+        """``a == b``; with a symbol, sympy decides (``2*x == x + x``) or it is an error: Python's
+        ``==`` on sympy objects compares structure, so ``groups == 1`` would silently be False."""
+        if not (_is_symbolic(a) or _is_symbolic(b)):
+            return bool(a == b)
+        import sympy  # lazy: only reached when a value already is a sympy object
+
+        diff = sympy.simplify(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True)) \
+            if not isinstance(a, bool) and not isinstance(b, bool) else None
+        if diff is not None and diff.is_zero is not None:
+            return bool(diff.is_zero)
+        _fail(f"cannot decide {a} == {b} in {_quote(self.text)}: it depends on a symbolic variable "
+              "(give it a number)")
+
+    def _ne(self, a: Value, b: Value) -> bool:
+        return not self._eq(a, b)
 
     @staticmethod
     def _div(a: Value, b: Value) -> Value:
@@ -605,8 +622,10 @@ def evaluate(
     # Specs repeat the same text many times (``repeat: 1000``, every layer's ``M: 64*alpha``): the
     # value is a pure function of the text, the values of the names it uses and the limits, so it
     # is cached (successes only: an error is recomputed, and raised, every time).
+    # Not with symbols: a symbolic value notes the roundings it skips (costcalc.conditions), and
+    # under costcalc.num.exact_floors keeps them, so it must be computed every time.
     key: Any = None
-    if functions is None:
+    if functions is None and not any(_is_symbolic(names[n]) for n in ids if n in names):
         key = (source, tuple(LIMITS.values()),
                tuple((n, type(names[n]), names[n]) if n in names else n for n in ids))
         try:

@@ -81,7 +81,13 @@ def same(a: Num, b: Num) -> bool | None:
         return a == b
     if is_int(a) or is_int(b):
         return None
-    return bool(a == b)
+    if a == b:
+        return True
+    if EXACT_FLOORS.get() and ROUNDINGS.get() is not None and _difference_may_vanish(a, b):
+        # floor terms that differ as expressions may be equal at some values (two widths both
+        # rounded to 8): the structure chosen (no identity shortcut) holds where they differ
+        note_distinct(a, b)
+    return False
 
 
 def may_equal(a: Num, b: Num) -> bool:
@@ -90,8 +96,12 @@ def may_equal(a: Num, b: Num) -> bool:
     (two independent symbols ``M`` and ``N``)."""
     if is_int(a) and is_int(b):
         return a == b
-    if same(a, b):
+    if not is_int(a) and not is_int(b) and a == b:
         return True
+    return _difference_may_vanish(a, b)
+
+
+def _difference_may_vanish(a: Num, b: Num) -> bool:
     diff = normalize(_sym(a) - _sym(b))
     if is_int(diff) or isinstance(diff, Fraction):
         return diff == 0
@@ -127,9 +137,11 @@ def _clear_expansions() -> None:
         clear()
 
 
-#: While a list (see :func:`noting_roundings`), each rounding a spec function skipped on a symbolic
-#: value is appended as ``(expression that must be an integer, lower bound or None)``.
-ROUNDINGS: ContextVar[list[tuple[Any, Any]] | None] = ContextVar("costcalc_roundings", default=None)
+#: While a list (see :func:`noting_roundings`), what a symbolic evaluation assumed is appended:
+#: ``("integer", expression, lower bound or None)`` for a rounding a spec function skipped (exact
+#: when the expression is an integer), ``("distinct", a, b)`` for a block structure chosen because
+#: two symbolic sizes differ (a shortcut kept or not) while some values could make them equal.
+ROUNDINGS: ContextVar[list[tuple[Any, ...]] | None] = ContextVar("costcalc_roundings", default=None)
 
 
 def note_rounding(integer: Any, at_least: Any = None) -> None:
@@ -137,11 +149,18 @@ def note_rounding(integer: Any, at_least: Any = None) -> None:
     (and the rounded value is at least ``at_least``)."""
     notes = ROUNDINGS.get()
     if notes is not None:
-        notes.append((integer, at_least))
+        notes.append(("integer", integer, at_least))
+
+
+def note_distinct(a: Any, b: Any) -> None:
+    """Record that a structure was chosen because symbolic ``a`` and ``b`` differ."""
+    notes = ROUNDINGS.get()
+    if notes is not None:
+        notes.append(("distinct", a, b))
 
 
 @contextmanager
-def noting_roundings() -> Iterator[list[tuple[Any, Any]]]:
+def noting_roundings() -> Iterator[list[tuple[Any, ...]]]:
     """Collect :func:`note_rounding` calls made inside the block (spec expressions with symbols)."""
     notes: list[tuple[Any, Any]] = []
     token = ROUNDINGS.set(notes)
@@ -166,6 +185,8 @@ def conv_out(size: Num, k: Num, s: Num, p: Num | None, d: Num = 1) -> Num:
         return (size + 2 * pad - d * (k - 1) - 1) // s + 1
     if p is None and is_int(k) and is_int(d):
         p = d * (k - 1) // 2  # an even kernel pads one less than it covers: not size/s
+    elif p is None:
+        note_rounding(div(d * (k - 1), 2))  # "same" padding gives size/s only for an odd D·(K−1) + 1
     if EXACT_FLOORS.get() and all(is_int(v) for v in (k, s, d)) and is_int(p):
         return _exact_out(size, 2 * p - d * (k - 1) - 1, s)
     if p is None or normalize(2 * p - d * (k - 1)) == 0:  # "same" padding

@@ -148,8 +148,9 @@ class Network(_Displayable):
             return self
         if self.rebuild is None:
             raise UsageError("an exact form needs the spec (give a path or a document)")
-        result, _ = self.rebuild(self.overrides, True)
-        return _network(result, [], self.assumed, self.shown_vars, self.notes, True, self.rebuild, self.overrides)
+        result, roundings = self.rebuild(self.overrides, True)
+        return _network(result, roundings, self.assumed, self.shown_vars, self.notes, True, self.rebuild,
+                        self.overrides)
 
     def reference(self) -> tuple[Any, dict[str, Any]] | None:
         """For a symbolic network: the numeric walk at the spec's defaults for the symbolic
@@ -170,9 +171,8 @@ class Network(_Displayable):
         return None if self._reference[0] is None else self._reference
 
     def holds(self, **values: Any) -> bool | None:
-        """Whether the closed form is exact at these values of the variables."""
-        if self.exact:
-            return True
+        """Whether the formulas are exact at these values of the variables (an exact form holds
+        everywhere, but where a block's structure assumed two widths differ)."""
         return self.conditions.holds(values)
 
     def to_dataframe(self) -> Any:
@@ -287,12 +287,10 @@ def _network(result: Any, roundings: list[Any], relations: tuple[Relation, ...],
     if not symbolic:
         return Network(result, Conditions(), shown, notes, exact, relations, rebuild, overrides)
     result = canonical_result(result, relations)
-    if exact:
-        conds = collect((), (), relations)
-        names = tuple(sorted({str(x) for v in result.spec.vars.values() if is_symbolic(v) for x in v.free_symbols}))
-        conds = Conditions(conds.items, tuple(sorted(set(conds.symbols) | set(names))))
-    else:
-        conds = collect(result.rows, roundings, relations)
+    # exact: every floor kept, so only what the structure assumed remains (sizes that must differ)
+    conds = collect((), roundings, relations) if exact else collect(result.rows, roundings, relations)
+    names = {str(x) for v in (*result.spec.vars.values(), *result.spec.input) if is_symbolic(v) for x in v.free_symbols}
+    conds = Conditions(conds.items, tuple(sorted(set(conds.symbols) | names)), conds.never)
     return Network(result, conds, shown, notes, exact, relations, rebuild, overrides)
 
 
@@ -424,12 +422,12 @@ def layer_result(type_name: str, given: Mapping[str, Any], dtype_bytes: int = 4)
     from costcalc.engine import analyze_layer
     from costcalc.num import noting_roundings
 
-    with noting_roundings():
+    with noting_roundings() as roundings:
         report = analyze_layer(type_name, dict(given))
     report = _canonical_report(report)
     from costcalc.derive import DIM_SYMBOLS
 
-    conds = collect(report.rows, (), (), extra_shapes=[report.formula_out_shape], integers=DIM_SYMBOLS)
+    conds = collect(report.rows, roundings, (), extra_shapes=[report.formula_out_shape], integers=DIM_SYMBOLS)
     return LayerResult(report, conds, dtype_bytes)
 
 
@@ -519,12 +517,13 @@ def derived(run: Callable[[], Any]) -> Derived:
     from costcalc.conditions import collect
     from costcalc.derive import collecting_rows
 
-    with collecting_rows() as rows:
-        d = run()
     from costcalc.derive import DIM_SYMBOLS
+    from costcalc.num import noting_roundings
 
+    with collecting_rows() as rows, noting_roundings() as roundings:
+        d = run()
     given = [v for r in rows if r.depth == 0 for v in r.in_shape]  # the inputs written in the expression
-    conds = collect(rows, given=given, integers=DIM_SYMBOLS)
+    conds = collect(rows, roundings, given=given, integers=DIM_SYMBOLS)
     return Derived(d, conds)
 
 

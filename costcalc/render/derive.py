@@ -37,10 +37,11 @@ def _conditions_line(dv: Any) -> str:
     if not c.symbolic:
         return ""
     text = c.sentence("", quiet=True).replace("the closed form is", "the formula is", 1)
-    if dv.dims and dv.value is not None:
-        holds = c.holds({k: v for k, v in dv.dims.items() if not isinstance(v, str)})
-        if holds is False:
-            text += "; it does not hold at the given dimensions: the value is the formula's, not PyTorch's count"
+    numbers = {k: v for k, v in (dv.dims or {}).items() if not isinstance(v, str)}
+    if "H" in numbers and "W" not in numbers:
+        numbers["W"] = numbers["H"]  # W follows H, as in the derivation itself
+    if numbers and c.holds(numbers) is False:
+        text += "; it does not hold at the given dimensions: the value is the formula's, not PyTorch's count"
     return text
 
 

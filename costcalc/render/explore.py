@@ -74,7 +74,9 @@ def _conditions(cmp: Any) -> list[Text]:
     out = []
     for head, n in zip(_headers(cmp), cmp.networks):
         if n.symbolic:
-            out.append(Text(f"{head}: {n.conditions.sentence() if not n.exact else 'exact for every value'}"))
+            from costcalc.render.net import exact_sentence
+
+            out.append(Text(f"{head}: {exact_sentence(n) if n.exact else n.conditions.sentence()}"))
         out += [Text(f"{head}: {note}") for note in n.notes]
     return out
 
@@ -141,7 +143,7 @@ def compare_json(cmp: Any, view: View) -> dict[str, Any]:
             "totals": cost_json(n.totals, view.dtype_bytes),
             "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in by_type_sorted(n, view)},
             "ratio_to_first": {q: ratio_json(v) for q, v in cmp.ratios(i, view.dtype_bytes).items()},
-            "assumptions": n.conditions.to_json() if n.symbolic and not n.exact else [],
+            "assumptions": n.conditions.to_json() if n.symbolic else [],
             "notes": list(n.notes),
         })
     return {"convention": CONVENTION, "dtype_bytes": view.dtype_bytes, "networks": nets}

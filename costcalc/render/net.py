@@ -118,13 +118,21 @@ def by_type_sorted(net: Any, view: View) -> list[tuple[str, Cost]]:
     return items
 
 
+def exact_sentence(net: Any) -> str:
+    """What an exact form (``--exact``) promises."""
+    kept = "PyTorch's floors kept as ⌈…⌉/⌊…⌋ terms"
+    derived = [a.text for a in net.conditions.derived()]
+    if derived:
+        return f"exact ({kept}) wherever {' and '.join(derived)} (a block's structure assumes these differ)"
+    return f"exact for every value of {', '.join(net.conditions.symbols)} ({kept})"
+
+
 def notes(net: Any, view: View, sel: Shown | None = None) -> list[str]:
     """The lines under a table: conditions of formulas, where shares and the order come from,
     what was selected, and the notes of the network."""
     out = []
     if net.symbolic:
-        out.append(("exact for every value of " + ", ".join(net.conditions.symbols)
-                    + " (PyTorch's floors kept as ⌈…⌉ terms)") if net.exact else net.conditions.sentence())
+        out.append(exact_sentence(net) if net.exact else net.conditions.sentence())
     if sel is not None:
         if sel.shares_at:
             out.append(f"% {view.ops_label}: shares at {vars_text(sel.shares_at)} (the spec's defaults)")
@@ -236,8 +244,8 @@ def net_json(obj: Any, view: View) -> dict[str, Any]:
         ],
         "totals": cost_json(net.totals, view.dtype_bytes),
         "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in by_type_sorted(net, view)},
-        "assumptions": net.conditions.to_json() if net.symbolic and not net.exact else [],
-        "exact_for_every_value": (not net.symbolic) or net.exact or (not net.conditions.derived() and not net.conditions.never),
+        "assumptions": net.conditions.to_json() if net.symbolic else [],
+        "exact_for_every_value": not net.conditions.derived() and not net.conditions.never,
         "notes": notes(net, view),
     }
     if view.top or view.depth is not None or sel.shares_at:
@@ -320,7 +328,7 @@ def net_math(obj: Any, view: View) -> str:
     net = as_network(obj)
     rows = [rf"\text{{{view.ops_label}}} &= {tex_math(view.ops(net.totals))}",
             rf"\text{{{view.par_label}}} &= {tex_math(view.par(net.totals))}"]
-    cond = net.conditions.sentence("") if net.symbolic and not net.exact else ""
+    cond = (exact_sentence(net) if net.exact else net.conditions.sentence("")) if net.symbolic else ""
     if cond:
         rows.append(rf"&\text{{{tex_escape(cond)}}}")
     return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
