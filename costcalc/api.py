@@ -104,7 +104,7 @@ def layer(type: str, /, *, dtype_bytes: int = 4, **dims: Any) -> Any:
 def ratio(a: str, b: str, /, *, metric: str = "macs", dtype_bytes: int = 4, **dims: Any) -> Any:
     """Cost of type ``a`` over type ``b`` for the same input (``costcalc ratio``). Returns a
     :class:`~costcalc.results.Derived`."""
-    from costcalc.derive import ratio_derivation
+    from costcalc.algebra import ratio_derivation
     from costcalc.results import derived
 
     d = {k: _derive_dim(k, v) for k, v in dims.items()}
@@ -115,7 +115,7 @@ def derive(expr: str, /, *, metric: str = "macs", dtype_bytes: int = 4, **dims: 
     """Arithmetic over layer costs (``costcalc derive``), e.g.
     ``derive("separable(H=H/2, W=W/2, N=2*N, M=2*M) / separable()")``. Returns a
     :class:`~costcalc.results.Derived`."""
-    from costcalc.derive import derive as run
+    from costcalc.algebra import derive as run
     from costcalc.results import derived
 
     d = {k: _derive_dim(k, v) for k, v in dims.items()}

@@ -425,7 +425,7 @@ def layer_result(type_name: str, given: Mapping[str, Any], dtype_bytes: int = 4)
     with noting_roundings() as roundings:
         report = analyze_layer(type_name, dict(given))
     report = _canonical_report(report)
-    from costcalc.derive import DIM_SYMBOLS
+    from costcalc.algebra import DIM_SYMBOLS
 
     conds = collect(report.rows, roundings, (), extra_shapes=[report.formula_out_shape], integers=DIM_SYMBOLS)
     return LayerResult(report, conds, dtype_bytes)
@@ -515,9 +515,9 @@ class Derived(_Displayable):
 def derived(run: Callable[[], Any]) -> Derived:
     """Run a derivation, collecting the shapes its layers saw (for the conditions)."""
     from costcalc.conditions import collect
-    from costcalc.derive import collecting_rows
+    from costcalc.algebra import collecting_rows
 
-    from costcalc.derive import DIM_SYMBOLS
+    from costcalc.algebra import DIM_SYMBOLS
     from costcalc.num import noting_roundings
 
     with collecting_rows() as rows, noting_roundings() as roundings:

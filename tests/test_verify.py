@@ -469,3 +469,50 @@ def test_cli_symbolic_spec_is_refused(tmp_path) -> None:
     r = CliRunner().invoke(main, ["verify", str(path), "--set", "c=width"])
     assert r.exit_code == 2
     assert "verify needs numbers" in r.stderr
+
+
+VGG11 = """\
+# VGG-11 (Simonyan & Zisserman 2014, configuration A), as torchvision's vgg11 builds it
+name: VGG-11
+input: [224, 224, 3]
+defaults: {bias: true, act: relu}
+layers:
+  - {type: conv, M: 64}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 128}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 256, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 512, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 512, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: fc, M: 4096}
+  - {type: relu}
+  - {type: fc, M: 4096}
+  - {type: relu}
+  - {type: fc, M: 1000}
+"""
+
+
+def test_classifier_output_is_flat_like_torchvision(tmp_path) -> None:
+    """A network ending in fc returns (N, classes) logits, as torchvision's models do, with the
+    same parameters as torchvision's vgg11."""
+    tv = pytest.importorskip("torchvision", reason="torchvision not installed")
+    from costcalc.spec import load_spec
+
+    spec_file = tmp_path / "vgg11.yaml"
+    spec_file.write_text(VGG11)
+    ours = to_torch(load_spec(str(spec_file))).to("meta")
+    theirs = tv.models.vgg11(weights=None).to("meta")
+    x = torch.zeros(1, 3, 224, 224, device="meta")
+    assert tuple(ours(x).shape) == tuple(theirs(x).shape) == (1, 1000)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters()) == 132_863_336
+    r = CliRunner().invoke(main, ["verify", str(spec_file)])
+    assert r.exit_code == 0, r.output
+
+
+def test_one_row_reads_as_one_row() -> None:
+    r = CliRunner().invoke(main, ["verify", "--type", "relu", "-H", "4", "-N", "2"])
+    assert r.exit_code == 0, r.output
+    assert "on its 1 row" in r.output and "all 1 rows" not in r.output

@@ -1,6 +1,6 @@
 """``costcalc ratio`` and ``costcalc derive``: symbolic algebra over layer costs.
 
-Thin commands: options become a ``dims`` mapping for :mod:`costcalc.derive` (through the Python
+Thin commands: options become a ``dims`` mapping for :mod:`costcalc.algebra` (through the Python
 API, :func:`costcalc.api.ratio` / :func:`costcalc.api.derive`); the result is rendered by
 :mod:`costcalc.render.derive`. sympy is imported only inside the commands.
 """
@@ -55,7 +55,7 @@ def ratio(a: str, b: str, metric: str, fmt: str, dtype_bytes: int, **raw: Any) -
     costcalc ratio separable conv -K 3 -M 512  # ≈ 0.1131
     costcalc ratio grouped conv -G 4
     """
-    from costcalc.derive import ratio_derivation
+    from costcalc.algebra import ratio_derivation
     from costcalc.layers.base import get_type
     from costcalc.render import emit
     from costcalc.results import derived
@@ -84,7 +84,7 @@ def derive(expr: str, metric: str, fmt: str, dtype_bytes: int, **raw: Any) -> No
     costcalc derive "separable(H=H/2, W=W/2, N=2*N, M=2*M) / separable()"
     costcalc derive "pointwise()" --metric memory -N c1 -M c2
     """
-    from costcalc.derive import derive as run_derive
+    from costcalc.algebra import derive as run_derive
     from costcalc.render import emit
     from costcalc.results import derived
 

@@ -46,7 +46,7 @@ def _conditions_line(dv: Any) -> str:
 
 
 def derivation_lines(dv: Any) -> list[str]:
-    from costcalc.derive import combined_form
+    from costcalc.algebra import combined_form
 
     d = dv.derivation
     lines = [f"{d.expression}    [{BY_NAME[d.metric].label}]", f"  combined  {pretty(d.result)}"]

@@ -1,4 +1,5 @@
-"""Symbolic derivations over layer costs: ``costcalc ratio`` and ``costcalc derive``.
+"""Symbolic derivations over layer costs (the module behind ``costcalc ratio`` and ``costcalc derive``;
+the Python API calls it through ``costcalc.ratio`` and ``costcalc.derive``).
 
 Nothing here re-implements a formula. :func:`layer_cost` builds a registered layer type with its
 dimensions as sympy symbols (the engine's :func:`~costcalc.engine.symbol`, positive) or as
