@@ -33,15 +33,21 @@ def _dims_text(dims: dict[str, Any]) -> str:
 
 
 def _conditions_line(dv: Any) -> str:
+    """Where the derived formula holds; conditions the given numbers satisfy are left out, and a
+    condition they break is said (the value is then the formula's, not PyTorch's count)."""
+    from costcalc.conditions import Conditions
+
     c = dv.conditions
     if not c.symbolic:
         return ""
-    text = c.sentence("", quiet=True).replace("the closed form is", "the formula is", 1)
     numbers = {k: v for k, v in (dv.dims or {}).items() if not isinstance(v, str)}
     if "H" in numbers and "W" not in numbers:
         numbers["W"] = numbers["H"]  # W follows H, as in the derivation itself
-    if numbers and c.holds(numbers) is False:
-        text += "; it does not hold at the given dimensions: the value is the formula's, not PyTorch's count"
+    open_ = tuple(a for a in c.items if a.holds(numbers) is not True)
+    broken = [a.text for a in c.items if a.holds(numbers) is False]
+    text = Conditions(open_, c.symbols, c.never).sentence("", quiet=True).replace("the closed form is", "the formula is", 1)
+    if broken:
+        text += "; not at the given dimensions, so the value is the formula's, not PyTorch's count"
     return text
 
 
