@@ -21,7 +21,7 @@ from costcalc.metrics import BY_NAME, METRICS
 from costcalc.num import is_int, normalize, to_json, var_json
 from costcalc.render.boxtable import Blocks, Grid, Text
 from costcalc.render.net import by_type_sorted, cost_json, title
-from costcalc.render.text import pct, ratio_text, share, tex_cell, tex_escape, tex_math, var_text, vars_text
+from costcalc.render.text import pct, ratio_text, share, tex_cell, tex_escape, tex_math, vars_text
 from costcalc.render.view import View
 
 
@@ -325,4 +325,4 @@ def sweep_math(sw: Any, view: View) -> str:
 
 
 __all__ = ["compare_blocks", "compare_csv", "compare_json", "compare_latex", "compare_markdown", "compare_math",
-           "ratio_json", "sweep_blocks", "sweep_csv", "sweep_json", "sweep_markdown", "sweep_math", "var_text"]
+           "ratio_json", "sweep_blocks", "sweep_csv", "sweep_json", "sweep_markdown", "sweep_math"]

@@ -20,7 +20,7 @@ from costcalc.cost import CONVENTION, Cost
 from costcalc.metrics import METRICS
 from costcalc.num import is_int, to_json, var_json
 from costcalc.render.boxtable import Blocks, Grid, Text
-from costcalc.render.text import (bar, count, pct, share, shape_json, shape_text, tex_cell, tex_escape, tex_math,
+from costcalc.render.text import (bar, pct, share, shape_json, shape_text, tex_cell, tex_escape, tex_math,
                                   vars_text)
 from costcalc.render.view import View
 
