@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import sympy
-from click.testing import CliRunner
+from conftest import run_cli
 
-from costcalc.cli import main
 from costcalc.engine import symbol
 from costcalc.layers import all_types
 
@@ -21,8 +20,7 @@ H, W, N, M, K, G = (symbol(s) for s in "HWNMKG")
 LOCALS = {s: symbol(s) for s in ("H", "W", "N", "M", "K", "G", "T", "B")}
 
 
-def run(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
+run = run_cli  # the shared helper (tests/conftest.py)
 
 
 def parse(text: Any) -> Any:
