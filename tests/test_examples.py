@@ -14,14 +14,13 @@ Tolerances follow how each source rounds:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 
 from costcalc.network import evaluate_network
 from costcalc.spec import load_spec
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], object] = {}
 

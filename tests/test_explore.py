@@ -14,16 +14,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import example, run_cli
 
-from costcalc.cli import main
 from costcalc.errors import UsageError
 from costcalc.explore import compare, parse_sweep_sets, split_values, sweep
 
-ROOT = Path(__file__).resolve().parent.parent
-MOBILENET = str(ROOT / "examples" / "mobilenet_v1.yaml")
-MOBILENET_V2 = str(ROOT / "examples" / "mobilenet_v2.yaml")
-RESNET152 = str(ROOT / "examples" / "resnet152.yaml")
+MOBILENET = example("mobilenet_v1")
+MOBILENET_V2 = example("mobilenet_v2")
+RESNET152 = example("resnet152")
 
 # Two 1×1 convolutions, no bias, no BN: N=3 → c → 2c channels on an r×r input.
 TWO_CONVS = """\
@@ -63,9 +61,7 @@ def two_specs(tmp_path: Path) -> tuple[str, str]:
     return str(a), str(b)
 
 
-def run(*args: str) -> object:
-    result = CliRunner().invoke(main, list(args))
-    return result
+run = run_cli  # the shared helper (tests/conftest.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -420,7 +416,7 @@ def test_plot_without_matplotlib_is_one_line(monkeypatch, tmp_path: Path) -> Non
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
     r = run("plot", MOBILENET, "-o", str(tmp_path / "x.png"))
     assert r.exit_code == 1
-    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install 'costcalc[plot]'"
+    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install -e '.[plot]' in the costcalc tree"
 
 
 def test_plot_files_are_reproducible(mpl, tmp_path: Path) -> None:

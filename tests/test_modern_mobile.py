@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from costcalc.cli import main
 from costcalc.cost import Shape
-from costcalc.derive import derive
+from costcalc.algebra import derive
 from costcalc.engine import evaluate
 from costcalc.layers import get_type
 from costcalc.network import evaluate_network

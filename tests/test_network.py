@@ -13,9 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import run_cli
 
-from costcalc.cli import main
 from costcalc.cost import COST_FIELDS, Cost
 from costcalc.network import evaluate_network
 from costcalc.spec import build_spec, load_spec, parse_yaml
@@ -148,8 +147,7 @@ def test_numeric_path_does_not_import_sympy(tmp_path: Path) -> None:
 # -- the command ----------------------------------------------------------------------------------
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, list(args))
+run = run_cli  # the shared helper (tests/conftest.py)
 
 
 def test_net_json_contract(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from costcalc.cli import _console, main
-from costcalc.commands.net import parse_sets
+from costcalc.commands.options import parse_sets
+from costcalc.render.output import console as _console
 from costcalc.errors import CostcalcError, UsageError
 
 LATENCY_FORMATS = ("table", "json", "csv", "markdown")
@@ -58,7 +58,7 @@ def load_device_option(device: str | None, dtype: str | None) -> Any:
     return d
 
 
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @device_option
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help="Override a spec variable.")
@@ -114,7 +114,7 @@ def latency(spec: str, device: str | None, dtype: str | None, sets: tuple[str, .
         print_latency(lat, _console(), measured, view)
 
 
-@main.command()
+@click.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the profile here (default: print it).")
 @click.option("--short", is_flag=True, help="A few seconds instead of about a minute (less accurate; for tests).")
@@ -241,3 +241,6 @@ def plot_roofline_command(spec: str, overrides: dict[str, str], device: str | No
     require_matplotlib()
     lat = predict_network(evaluate_network(load_spec(spec, overrides)), dev, dtype=dtype)
     plot_roofline(lat, output, dpi)
+
+
+COMMANDS = (latency, calibrate)

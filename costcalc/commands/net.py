@@ -2,85 +2,51 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import click
 
-from costcalc.cli import _console, main, train_options, train_settings
-from costcalc.errors import SpecError
+from costcalc.commands.options import (formula_options, make_view, parse_sets, train_options, train_settings,
+                                       view_options)
 
 NET_FORMATS = ("table", "json", "csv", "markdown", "latex")
 
 
-def parse_sets(items: tuple[str, ...]) -> dict[str, str]:
-    """``--set NAME=VALUE`` options → {name: value text} (values are parsed by the spec loader)."""
-    from costcalc.spec import parse_override
-
-    out: dict[str, str] = {}
-    for item in items:
-        k, v = parse_override(item)
-        out[k] = v
-    return out
-
-
-def view_options(f: Any) -> Any:
-    """Options shared by the commands that print network tables."""
-    f = click.option("--units", type=click.Choice(("macs", "flops")), default="macs", show_default=True,
-                     help="Count multiply-adds (MACs) or FLOPs (= 2 × MACs).")(f)
-    f = click.option("--params", "params_view", type=click.Choice(("torch", "weights")), default="torch",
-                     show_default=True,
-                     help="Params as PyTorch counts them, or conv/FC weights only (the papers' count).")(f)
-    f = click.option("--dtype-bytes", type=click.IntRange(1, 16), default=4, show_default=True,
-                     help="Bytes per element for memory traffic.")(f)
-    return f
-
-
-@main.command()
+@click.command()
 @click.argument("spec", type=click.Path(dir_okay=True))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a spec variable; a name (e.g. resolution=R) keeps it symbolic.")
 @click.option("--format", "fmt", type=click.Choice(NET_FORMATS), default="table", show_default=True)
 @click.option("--by-type", is_flag=True, help="Only the breakdown by layer type.")
 @click.option("--depth", type=click.IntRange(0, None), default=None,
-              help="Hide rows nested deeper than this (0: top-level layers and blocks only).")
-@click.option("--top", type=click.IntRange(1, None), default=None, help="Only the N most expensive layers.")
+              help="Hide rows nested deeper than this (0: top-level layers and blocks only); every format.")
+@click.option("--top", type=click.IntRange(1, None), default=None,
+              help="Only the N most expensive layers (formulas: by value at the spec's defaults); every format.")
+@formula_options
 @view_options
 @train_options()
 def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | None, top: int | None,
-        units: str, params_view: str, dtype_bytes: int, mode: str, batch: int | None, optimizer: str | None) -> None:
+        assume: tuple[str, ...], exact: bool, units: str, params_view: str, dtype_bytes: int, human: bool,
+        mode: str, batch: int | None, optimizer: str | None) -> None:
     """Costs of the network in SPEC (a YAML file), layer by layer, with totals and a breakdown by type.
 
     \b
     costcalc net examples/mobilenet_v1.yaml
     costcalc net examples/mobilenet_v1.yaml --set alpha=0.5 --set resolution=160
     costcalc net examples/resnet50.yaml --set resolution=R --format json
+    costcalc net examples/mobilenet_v1.yaml --set alpha=a --assume 'a>=0.25'
     costcalc net examples/resnet50.yaml --mode train --batch 256 --optimizer adam
     """
-    from costcalc.network import evaluate_network
-    from costcalc.render.net import RENDERERS, View, by_type_table, net_json, net_table
-    from costcalc.spec import load_spec
+    from costcalc.render import emit
+    from costcalc.results import load_network
 
     train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"))
     if train is not None:
         from costcalc.render.training import echo_net_train
+        from costcalc.spec import load_spec
 
         return echo_net_train(load_spec(spec, parse_sets(sets)), fmt, *train, units, dtype_bytes, depth, top, by_type)
-    result = evaluate_network(load_spec(spec, parse_sets(sets)))
-    view = View(units=units, params=params_view, depth=depth, top=top, dtype_bytes=dtype_bytes)
-    if fmt == "json":
-        doc = net_json(result, view)
-        click.echo(json.dumps(doc, indent=2))
-    elif fmt in RENDERERS:
-        click.echo(RENDERERS[fmt](result, view), nl=False)
-    else:
-        from costcalc.render.boxtable import Output
-
-        out = Output(_console)  # plain text without importing rich when stdout is not a terminal
-        if by_type:
-            out.print(by_type_table(result, view))
-        else:
-            net_table(result, out, view)
+    network = load_network(spec, parse_sets(sets), assume, exact)
+    emit("net", fmt, network, make_view(units, params_view, dtype_bytes, human, depth=depth, top=top,
+                                        by_type=by_type))
 
 
-__all__ = ["net", "parse_sets", "view_options", "SpecError"]
+COMMANDS = (net,)

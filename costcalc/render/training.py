@@ -300,10 +300,10 @@ def echo_net_train(spec: Any, fmt: str, batch: int, optimizer: str, units: str, 
     elif fmt == "csv":
         click.echo(net_train_csv(res, units, depth, top), nl=False)
     else:
-        from costcalc.cli import _console
         from costcalc.render.boxtable import Output
+        from costcalc.render.output import console, width
 
-        out = Output(_console)
+        out = Output(width(), console)
         if by_type_only:
             bt = Grid(title="by layer type", title_justify="left")
             for col in ("type", "train MACs", "saved bytes"):
@@ -327,9 +327,9 @@ def echo_layer_train(report: Any, fmt: str, batch: int, dtype_bytes: int) -> Non
     if fmt == "json":
         click.echo(json.dumps(layer_train_json(lt), indent=2))
     else:
-        from costcalc.cli import _console
+        from costcalc.render.output import console
 
-        layer_train_table(lt, _console())
+        layer_train_table(lt, console())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""costcalc.derive, ``costcalc ratio`` and ``costcalc derive``.
+"""costcalc.algebra, ``costcalc ratio`` and ``costcalc derive``.
 
 Expectations are closed forms written here with sympy (the seed article's and the papers'
 formulas), never costcalc's own output; the last tests re-run docs/derivations.md so the page
@@ -19,7 +19,7 @@ import sympy
 from click.testing import CliRunner
 
 from costcalc.cli import main
-from costcalc.derive import derive, layer_cost, ratio
+from costcalc.algebra import derive, layer_cost, ratio
 from costcalc.errors import CostcalcError, ExprError
 
 P = dict(positive=True)
