@@ -215,10 +215,11 @@ def parse_sweep_sets(items: Sequence[str]) -> tuple[dict[str, list[str]], dict[s
 
 
 def sweep(path: str, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str] | None = None,
-          on_point: Callable[[int, int], None] | None = None) -> Sweep:
+          on_point: Callable[[int, int], None] | None = None, jobs: int = 1) -> Sweep:
     """Evaluate ``path`` at every point of the grid ``axes`` (the product of the value lists, first
-    axis slowest). ``on_point(done, total)`` is called after each point (for a progress bar)."""
-    from costcalc.spec import build_spec
+    axis slowest), compiled (:mod:`costcalc.compiled`: identical to walking each point), in ``jobs``
+    processes. ``on_point(done, total)`` reports progress (for a progress bar)."""
+    from costcalc.compiled import grid_overrides, sweep_points
 
     fixed = dict(fixed or {})
     doc = _read(path)  # parsed once; build_spec does not modify it
@@ -228,16 +229,9 @@ def sweep(path: str, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str]
         total *= len(axes[k])
     if total > MAX_POINTS:
         raise UsageError(f"sweep of {total:,} points exceeds the limit {MAX_POINTS:,}")
-    points: list[SweepPoint] = []
-    name = ""
-    for n, values in enumerate(itertools.product(*(axes[k] for k in names)), 1):
-        swept = dict(zip(names, values))
-        spec = build_spec(doc, path, {**fixed, **swept})
-        result = evaluate_network(spec)
-        name = spec.name
-        points.append(SweepPoint(swept, dict(spec.vars), result.totals, result.by_type))
-        if on_point is not None:
-            on_point(n, total)
+    swept = [dict(zip(names, values)) for values in itertools.product(*(axes[k] for k in names))]
+    name, results = sweep_points(doc, path, grid_overrides(axes, fixed), jobs, on_point)
+    points = [SweepPoint(s, r.vars, r.totals, r.by_type) for s, r in zip(swept, results)]
     if not points:  # no axes and nothing fixed still gives one point, so only an empty list lands here
         raise UsageError("sweep: nothing to evaluate")
     return Sweep(name, path, {k: list(v) for k, v in axes.items()}, fixed, points)

@@ -16,8 +16,16 @@ from typing import Any, Union
 Num = Union[int, Any]
 
 
+class Lifted:
+    """Base of a value that stands for one exact int at each of many grid points
+    (:class:`costcalc.compiled.IntVec`). The numeric path treats it as an int; every decision taken
+    on it (a comparison, a truth value) must come out the same at every point, or it raises."""
+
+    __slots__ = ()
+
+
 def is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return isinstance(x, (int, Lifted)) and not isinstance(x, bool)
 
 
 def is_symbolic(x: object) -> bool:

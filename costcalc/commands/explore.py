@@ -78,12 +78,12 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def _run_sweep(spec: str, sets: tuple[str, ...]) -> Any:
+def _run_sweep(spec: str, sets: tuple[str, ...], jobs: int = 1) -> Any:
     from costcalc.explore import parse_sweep_sets, sweep as run_sweep
 
     axes, fixed = parse_sweep_sets(sets)
     with _progress(f"sweep {spec}") as update:
-        return run_sweep(spec, axes, fixed, update)
+        return run_sweep(spec, axes, fixed, update, jobs)
 
 
 @main.command()
@@ -92,8 +92,11 @@ def _run_sweep(spec: str, sets: tuple[str, ...]) -> Any:
               help="Values of a variable: a list (0.25,0.5,1.0), a range START:STOP:STEP (128:224:32), "
                    "or one value to fix it. The grid is every combination.")
 @click.option("--format", "fmt", type=click.Choice(SWEEP_FORMATS), default="table", show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes to share the grid between (the same output as one).")
 @view_options
-def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: str, dtype_bytes: int) -> None:
+def sweep(spec: str, sets: tuple[str, ...], fmt: str, jobs: int, units: str, params_view: str,
+          dtype_bytes: int) -> None:
     """Totals of SPEC over a grid of variable values. With two swept variables the table is a grid
     (rows: the first, columns: the second); otherwise one row per point.
 
@@ -104,7 +107,7 @@ def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: s
     from costcalc.render.explore import SWEEP_RENDERERS, sweep_json, sweep_tables
 
     view = _view(units, params_view, dtype_bytes)
-    sw = _run_sweep(spec, sets)
+    sw = _run_sweep(spec, sets, jobs)
     if fmt == "json":
         click.echo(json.dumps(sweep_json(sw, view), indent=2))
     elif fmt in SWEEP_RENDERERS:

@@ -157,6 +157,8 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
 
 
 def _check_defaults_known(file: str, defaults: Mapping[str, Any]) -> None:
+    if not defaults:
+        return
     from costcalc.layers.base import all_types
 
     fields_any = {f for lt in all_types().values() for f in lt.fields}
