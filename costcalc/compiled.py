@@ -405,6 +405,74 @@ def _exact(v: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------
+# Scoring many candidate networks: totals only
+
+
+#: (layer, input shapes) -> (output shape, cost as a tuple, leaf layers), for layers whose check
+#: passed on those shapes (rules are pure: the same key always gives the same answer)
+_TOTALS: dict[Any, tuple[Shape, tuple[int, ...], int]] = {}
+
+
+def network_totals(spec: Any) -> Cost:
+    """``evaluate_network(spec).totals``, without rows, subtotals or the by-type breakdown: each
+    (layer, input shapes) pair is checked and walked once per process and then only added up.
+    Anything that is not plain ints (symbols, rationals), and every error, goes through
+    ``evaluate_network`` itself, so the result and the message are the walk's."""
+    from costcalc.engine import walk
+    from costcalc.network import evaluate_network
+    from costcalc.spec import MAX_LAYERS
+
+    shapes: dict[str, Shape] = {"input": spec.input}
+    macs = params = weights = elementwise = comparisons = activations = memory = 0
+    leaves = 0
+    cache = _TOTALS
+    try:
+        for nl in spec.layers:
+            inputs = tuple(shapes[t] for t in nl.inputs)
+            key = (nl.layer, inputs)
+            hit = cache.get(key)
+            if hit is None:
+                if not all(type(v) is int for s in inputs for v in s):
+                    return evaluate_network(spec).totals
+                nl.layer.check(*inputs)
+                rows: list[Any] = []
+                out, cost, _ = walk(nl.layer, inputs, "", 0, rows)
+                parts = tuple(getattr(cost, f) for f in COST_FIELDS)
+                if not all(type(v) is int for v in parts) or not all(type(v) is int and v >= 1 for v in out):
+                    return evaluate_network(spec).totals
+                hit = (out, parts, sum(1 for r in rows if r.leaf))
+                if len(cache) >= 16384:
+                    cache.clear()
+                cache[key] = hit
+            out, (m, p, w, e, c, a, mem), n = hit
+            leaves += n
+            macs += m
+            params += p
+            weights += w
+            elementwise += e
+            comparisons += c
+            activations += a
+            memory += mem
+            shapes[nl.path] = out
+    except Exception:  # noqa: BLE001 - the walk raises the same error with its message
+        return evaluate_network(spec).totals
+    if leaves > MAX_LAYERS:
+        return evaluate_network(spec).totals
+    return Cost(macs, params, weights, elementwise, comparisons, activations, memory)
+
+
+def score(docs: Iterable[Any], file: str = "<candidate>", overrides: Mapping[str, str] | None = None) -> list[Cost]:
+    """Total cost of each network in ``docs`` (spec documents as Python dicts, as a YAML spec
+    would parse), ``build_spec`` + ``evaluate_network(...).totals`` for each, with the work shared
+    between candidates: a layer written alike in two candidates is built once, and a (layer, input
+    shape) pair is evaluated once. An invalid candidate raises the spec error it would raise alone
+    (``file`` names it in messages)."""
+    from costcalc.spec import build_spec
+
+    return [network_totals(build_spec(doc, file, overrides)) for doc in docs]
+
+
+# ----------------------------------------------------------------------------------------------
 # Sweeps over a grid, in one process or several
 
 
@@ -449,4 +517,4 @@ def sweep_points(doc: Any, path: str, overrides: Sequence[Mapping[str, str]], jo
 
 
 __all__ = ["IntVec", "PointResult", "Undecided", "evaluate_points", "evaluate_sizes", "grid_overrides",
-           "layer_variables", "sweep_points"]
+           "layer_variables", "network_totals", "score", "sweep_points"]

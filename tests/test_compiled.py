@@ -235,3 +235,49 @@ def test_sweep_jobs_option_prints_the_same(fmt: str) -> None:
     assert one.output == two.output
     if fmt == "json":
         assert len(json.loads(one.output)["points"]) == 4 * 9
+
+
+# -- scoring candidate networks given as dicts -------------------------------------------------------
+
+
+def _candidate(rng: Any) -> dict[str, Any]:
+    """A MobileNetV2-like network with random expansions, kernels and widths per block."""
+    layers: list[dict[str, Any]] = [{"type": "conv", "M": 32, "S": 2, "bn": True, "act": "relu6"}]
+    for c, n, s in ((16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1)):
+        for r in range(n):
+            layers.append({"type": "inverted_residual", "T": rng.choice((1, 3, 6)), "K": rng.choice((3, 5)),
+                           "M": max(8, int(c * rng.choice((0.75, 1.0, 1.25))) // 8 * 8), "S": s if r == 0 else 1})
+    if rng.random() < 0.3:  # a graph: two heads on the pooled features, added
+        layers += [{"type": "global_avgpool", "name": "gp"}, {"type": "fc", "M": 10, "name": "h1"},
+                   {"type": "fc", "M": 10, "from": "gp"}, {"type": "add", "from": "h1"}]
+    else:
+        layers += [{"type": "global_avgpool"}, {"type": "fc", "M": rng.choice((10, 1000))}]
+    return {"name": "candidate", "vars": {"resolution": rng.choice((160, 193, 224))},
+            "input": ["resolution", "resolution", 3], "layers": layers}
+
+
+def test_score_equals_the_walks_totals() -> None:
+    import random
+
+    from costcalc.compiled import score
+
+    rng = random.Random(7)
+    docs = [_candidate(rng) for _ in range(60)]
+    docs += docs[:5]  # repeated candidates hit every cache
+    got = score(docs)
+    for doc, g in zip(docs, got):
+        assert g == evaluate_network(build_spec(doc, "<candidate>")).totals
+    assert score(docs[:3], overrides={"resolution": "R"}) == \
+        [evaluate_network(build_spec(d, "<candidate>", {"resolution": "R"})).totals for d in docs[:3]]
+
+
+def test_score_raises_the_candidates_own_error() -> None:
+    from costcalc.compiled import score
+
+    bad = {"input": [8, 8, 3], "layers": [{"type": "conv", "M": 8, "K": 5, "P": 0},
+                                          {"type": "conv", "M": 8, "K": 5, "P": 0}]}
+    with pytest.raises(CostcalcError) as want:
+        evaluate_network(build_spec(bad, "cand.py"))
+    with pytest.raises(CostcalcError) as got:
+        score([bad], "cand.py")
+    assert str(got.value) == str(want.value)

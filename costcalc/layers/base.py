@@ -342,6 +342,13 @@ def all_types() -> dict[str, LayerType]:
     return dict(REGISTRY)
 
 
+_LOADED: list[bool] = []
+
+
 def _load() -> None:
-    # Importing the modules registers their types (extend by adding a module here).
+    # Importing the modules registers their types (extend by adding a module here). Once: an
+    # import statement costs a lookup per call, and get_type runs for every item of every spec.
+    if _LOADED:
+        return
     from costcalc.layers import blocks, conv, primitives  # noqa: F401
+    _LOADED.append(True)
