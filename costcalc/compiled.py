@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import operator
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from costcalc.cost import COST_FIELDS, Cost, Shape
 from costcalc.num import Lifted
@@ -248,12 +248,73 @@ class IntVec(Lifted):
         return v if type(v) is int else int(v)
 
 
-def _at(v: Any, j: int) -> Any:
-    return v.at(j) if isinstance(v, IntVec) else v
+def _sum(values: list[Any]) -> Any:
+    """Exact sum of ints and IntVecs (one numpy reduction for the IntVecs)."""
+    ints = [v for v in values if type(v) is int]
+    vecs = [v for v in values if isinstance(v, IntVec)]
+    if len(ints) + len(vecs) != len(values):
+        raise TypeError("not an exact int")  # a rational or a symbol: the scalar walk decides
+    const = sum(ints)
+    if not vecs:
+        return const
+    if isinstance(vecs[0].values, tuple):
+        return IntVec(tuple(const + sum(col) for col in zip(*(v.values for v in vecs))))
+    bounds = [v._bound() for v in vecs]
+    if all(b is not None for b in bounds):
+        bound = sum(bounds) + abs(const)  # type: ignore[arg-type]
+        if bound < _INT64_SAFE:
+            return IntVec(_numpy().add.reduce([v.values for v in vecs]) + const, bound)
+    total: Any = const
+    for v in vecs:
+        total = v + total
+    return total
 
 
-def _cost_at(c: Cost, j: int) -> Cost:
-    return Cost(*(_at(getattr(c, f), j) for f in COST_FIELDS))
+def _leaf_costs(layer: Any, inputs: tuple[Shape, ...], out: list[tuple[str, Cost]]) -> Shape:
+    """The walk of :func:`costcalc.engine.walk` without rows or subtotals: append (category,
+    cost) of every leaf under ``layer`` to ``out``; return the output shape."""
+    from costcalc.layers.base import Block
+
+    if isinstance(layer, Block):
+        nodes = layer.expand(inputs[0])
+        for node in nodes:
+            _leaf_costs(node.layer, node.inputs, out)
+        return nodes[-1].out  # type: ignore[no-any-return]
+    out.append((layer.category, layer.cost(*inputs)))
+    return layer.out_shape(*inputs)  # type: ignore[no-any-return]
+
+
+def lifted_totals(spec: Any) -> tuple[Cost, dict[str, Cost]]:
+    """(totals, by_type) of ``spec`` as ``evaluate_network`` computes them, for an input shape of
+    :class:`IntVec` sizes: the same checks and rules, in the same order, without rows. Totals are
+    the exact sum of the leaves' costs (which is what the walk's block and network sums add up).
+    Raises on anything the scalar walk would have to decide per point, or report as an error."""
+    from costcalc.num import is_int
+    from costcalc.spec import MAX_LAYERS
+
+    shapes: dict[str, Shape] = {"input": spec.input}
+    leaves: list[tuple[str, Cost]] = []
+    for nl in spec.layers:
+        inputs = tuple(shapes[t] for t in nl.inputs)
+        nl.layer.check(*inputs)
+        x = _leaf_costs(nl.layer, inputs, leaves)
+        if any(is_int(v) and v < 1 for v in x):
+            raise Undecided("a size below 1 (the walk reports it)")
+        shapes[nl.path] = x
+    if len(leaves) > MAX_LAYERS:
+        raise Undecided("too many layers (the walk reports it)")
+    per_type: dict[str, list[Cost]] = {}
+    for category, cost in leaves:
+        per_type.setdefault(category, []).append(cost)
+    by_type = {k: Cost(*(_sum([getattr(c, f) for c in costs]) for f in COST_FIELDS))
+               for k, costs in per_type.items()}
+    totals = Cost(*(_sum([getattr(c, f) for _, c in leaves]) for f in COST_FIELDS))
+    return totals, by_type
+
+
+def _columns(c: Cost, n: int) -> list[list[int]]:
+    """Each field of a lifted cost as a list of ``n`` ints."""
+    return [v.tolist() if isinstance(v, IntVec) else [v] * n for v in (getattr(c, f) for f in COST_FIELDS)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,13 +337,15 @@ def evaluate_sizes(spec: Any, sizes: Sequence[tuple[int, int]]) -> list[tuple[Co
     from costcalc.network import evaluate_network
 
     c = spec.input.c
-    if len(sizes) > 1:
+    n = len(sizes)
+    if n > 1:
         try:
             hv = IntVec.of([h for h, _ in sizes])
             wv = IntVec.of([w for _, w in sizes])
-            res = evaluate_network(replace(spec, input=Shape(hv, wv, c)))
-            return [(_cost_at(res.totals, j), {k: _cost_at(v, j) for k, v in res.by_type.items()})
-                    for j in range(len(sizes))]
+            totals, by_type = lifted_totals(replace(spec, input=Shape(hv, wv, c)))
+            cols = list(zip(*_columns(totals, n)))
+            type_cols = {k: list(zip(*_columns(v, n))) for k, v in by_type.items()}
+            return [(Cost(*cols[j]), {k: Cost(*v[j]) for k, v in type_cols.items()}) for j in range(n)]
         except Exception:  # noqa: BLE001 - not proven for all sizes at once: the scalar walk decides
             pass
     out = []
@@ -313,19 +376,15 @@ def layer_variables(doc: Mapping[str, Any], names: Iterable[str]) -> list[str]:
     return [n for n in names if n in text]
 
 
+class _Head(NamedTuple):
+    """A point's variables and input shape (:func:`costcalc.spec.spec_header`)."""
+
+    vars: dict[str, Any]
+    input: Shape
+
+
 class _NotCompiled(Exception):
     """The compiled path does not apply (symbols, errors): run the plain loop."""
-
-
-def _header(doc: Any) -> Any:
-    """``doc`` with one trivial layer: build_spec of it evaluates the variables and the input
-    exactly as the full document does (they come before the layers), without building layers."""
-    import copy
-
-    head = copy.copy(doc)
-    head["layers"] = [{"type": "relu"}]
-    head.pop("defaults", None)
-    return head
 
 
 Progress = Callable[[int, int], None]
@@ -356,36 +415,44 @@ def evaluate_points(doc: Any, path: str, overrides: Sequence[Mapping[str, str]],
 
 def _compiled_points(doc: Any, path: str, overrides: Sequence[Mapping[str, str]],
                      on_point: Progress | None) -> tuple[str, list[PointResult]]:
-    from costcalc.num import is_int
-    from costcalc.spec import build_spec
+    from costcalc.spec import build_spec, spec_header
 
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not overrides:
         raise _NotCompiled
     raw_vars = doc.get("vars")
     relevant = layer_variables(doc, list(raw_vars) if isinstance(raw_vars, dict) else [])
-    head = _header(doc)
     groups: dict[Any, list[int]] = {}
     heads = []
     name = ""
     try:
         for j, o in enumerate(overrides):
-            hs = build_spec(head, path, o)
-            name = hs.name
-            if not all(is_int(v) for v in hs.input) or any(not _exact(v) for v in hs.vars.values()):
+            name, _, values, shape = spec_header(doc, path, o)
+            if not all(type(v) is int for v in shape) or any(not _exact(v) for v in values.values()):
                 raise _NotCompiled
+            hs = _Head(values, shape)
             heads.append(hs)
-            groups.setdefault((tuple(hs.vars[k] for k in relevant), hs.input.c), []).append(j)
-        results: list[PointResult | None] = [None] * len(overrides)
-        done = 0
-        for members in groups.values():
+            groups.setdefault((tuple((type(values[k]), values[k]) for k in relevant), shape.c), []).append(j)
+        # Values that differ can still build equal layers (make_divisible rounds several widths
+        # alike): one walk per distinct network.
+        networks: dict[Any, tuple[Any, list[int]]] = {}
+        for key, members in groups.items():
             spec = build_spec(doc, path, overrides[members[0]])
             if spec.input.c != heads[members[0]].input.c:
                 raise _NotCompiled
+            structure: Any = (spec.layers, spec.groups, spec.output, spec.input.c)
+            try:
+                hash(structure)
+            except TypeError:
+                structure = key
+            networks.setdefault(structure, (spec, []))[1].extend(members)
+        results: list[PointResult | None] = [None] * len(overrides)
+        done = 0
+        for spec, members in networks.values():
             sizes = list(dict.fromkeys((heads[j].input.h, heads[j].input.w) for j in members))
             by_size = dict(zip(sizes, evaluate_sizes(spec, sizes)))
             for j in members:
                 totals, by_type = by_size[(heads[j].input.h, heads[j].input.w)]
-                results[j] = PointResult(dict(heads[j].vars), totals, dict(by_type))
+                results[j] = PointResult(heads[j].vars, totals, dict(by_type))
                 done += 1
                 if on_point is not None:
                     on_point(done, len(overrides))
@@ -517,4 +584,4 @@ def sweep_points(doc: Any, path: str, overrides: Sequence[Mapping[str, str]], jo
 
 
 __all__ = ["IntVec", "PointResult", "Undecided", "evaluate_points", "evaluate_sizes", "grid_overrides",
-           "layer_variables", "network_totals", "score", "sweep_points"]
+           "layer_variables", "lifted_totals", "network_totals", "score", "sweep_points"]
