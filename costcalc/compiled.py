@@ -243,6 +243,14 @@ class IntVec(Lifted):
     def __repr__(self) -> str:
         return f"IntVec({self.tolist()!r})"
 
+    def __str__(self) -> str:
+        # text made from a lifted value (a row label, a category) would differ from every
+        # point's own text: refuse, so that the scalar walk makes it
+        raise TypeError("IntVec has no text form")
+
+    def __format__(self, spec: str) -> str:
+        raise TypeError("IntVec has no text form")
+
     def at(self, j: int) -> int:
         v = self.values[j]
         return v if type(v) is int else int(v)
