@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping
 
-from costcalc.cost import Cost, Shape
+from costcalc.cost import Cost, Shape, total
 from costcalc.layers.base import Block, DimError, Layer, LayerType, get_type
-from costcalc.num import Num, is_int, normalize, to_sympy
+from costcalc.num import Num, is_int, is_symbolic, normalize, to_sympy
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,12 @@ def walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int = 0,
     """
     if rows is None:
         rows = []
-    # Numeric networks repeat the same layer on the same shapes (``repeat: n``, a stage of equal
-    # blocks): evaluate each (layer, input shapes) once and replay its rows under the new path.
-    # Only for all-int shapes (the numeric path); rules are pure, so the replay is exact.
+    # Networks repeat the same layer on the same shapes (``repeat: n``, a stage of equal blocks):
+    # evaluate each (layer, input shapes) once and replay its rows under the new path. For int
+    # and symbolic shapes (formulas are built and simplified once per pair); rules are pure, so
+    # the replay is exact.
     key = (layer, inputs)
-    if all(type(v) is int for s in inputs for v in s):
+    if all(type(v) is int or is_symbolic(v) for s in inputs for v in s):
         try:
             hit = _EVALUATED.get(key)
         except TypeError:  # an unhashable field value: evaluate as usual
@@ -72,11 +73,12 @@ def _walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int,
     if isinstance(layer, Block):
         at = len(rows)
         rows.append(None)  # type: ignore[arg-type]  # the subtotal, filled in below
-        acc = Cost()
         nodes = layer.expand(inputs[0])
+        parts = []
         for node in nodes:
             _, c, _ = walk(node.layer, node.inputs, f"{path}.{node.name}", depth + 1, rows)
-            acc = acc + c
+            parts.append(c)
+        acc = total(parts)
         out = nodes[-1].out
         rows[at] = Row(path, layer.type_name, layer.category, inputs[0], out, acc, depth, leaf=False)
         return out, acc, rows
