@@ -9,7 +9,7 @@ from costcalc.cost import COST_FIELDS, Cost, Shape, total
 from costcalc.engine import Row, walk
 from costcalc.errors import SpecError
 from costcalc.layers.base import DimError
-from costcalc.num import is_int
+from costcalc.num import is_int, paused_gc
 from costcalc.spec import MAX_LAYERS, NetworkSpec
 
 
@@ -32,6 +32,11 @@ class NetResult:
 def evaluate_network(spec: NetworkSpec) -> NetResult:
     """Evaluate every layer of ``spec`` in order (the graph is flat and topologically sorted: each
     layer names the tensors it takes). Errors name the file, line, layer and value."""
+    with paused_gc():
+        return _evaluate_network(spec)
+
+
+def _evaluate_network(spec: NetworkSpec) -> NetResult:
     rows: list[Row] = []
     shapes: dict[str, Shape] = {"input": spec.input}
     group_at: dict[int, list[Any]] = {}

@@ -201,11 +201,9 @@ class LayerType:
 
     def field_info(self, name: str) -> Mapping[str, Any]:
         if name == "bn":
-            return {"doc": "follow with BatchNorm", "kind": "bool"}
+            return _BN_INFO
         if name == "act":
-            from costcalc.layers.primitives import ACTIVATIONS
-
-            return {"doc": f"follow with an activation ({', '.join(ACTIVATIONS)})", "kind": "str"}
+            return _act_info()
         return self._metadata[name]
 
     @functools.cached_property
@@ -293,6 +291,17 @@ class LayerType:
         if choices and v not in choices:
             raise DimError(name, v, f"must be one of {', '.join(map(str, choices))}{suggest(v, choices)}")
         return v
+
+
+_BN_INFO: Mapping[str, Any] = {"doc": "follow with BatchNorm", "kind": "bool"}
+
+
+@functools.lru_cache(maxsize=1)
+def _act_info() -> Mapping[str, Any]:
+    """The ``act`` option's metadata (made once: it is read for every field of every layer)."""
+    from costcalc.layers.primitives import ACTIVATIONS
+
+    return {"doc": f"follow with an activation ({', '.join(ACTIVATIONS)})", "kind": "str"}
 
 
 REGISTRY: dict[str, LayerType] = {}

@@ -65,6 +65,13 @@ def load_spec(path: str, overrides: Mapping[str, str] | None = None) -> NetworkS
 
 
 def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) -> NetworkSpec:
+    from costcalc.num import paused_gc
+
+    with paused_gc():
+        return _build_spec(doc, file, overrides)
+
+
+def _build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None) -> NetworkSpec:
     name, description, values, shape = spec_header(doc, file, overrides)
     defaults = doc.get("defaults")
     if defaults is None:
