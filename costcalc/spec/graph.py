@@ -20,6 +20,7 @@ References (``from:``, ``inputs:``) are resolved here, once, by lexical scope:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -430,6 +431,8 @@ def _layer(ctx: _Ctx, lt: LayerType, item: Mapping[str, Any], path: str, names: 
 
 
 _LAYER_KEY_SET = frozenset(LAYER_KEYS)
+#: the repeat index as a name in an expression (not the letter inside ``make_divisible``)
+_NAME_I = re.compile(r"\bi\b")
 _FIELD_SETS: dict[str, frozenset[str]] = {}
 
 
@@ -449,7 +452,9 @@ _LAYERS: dict[Any, Layer] = {}
 def _cache_key(lt: LayerType, fields_: Mapping[str, Any], names: Mapping[str, Any]) -> Any:
     """A key under which an identical layer was built before, or None (not cacheable). Field
     values are compared with their types (``true`` is not ``1``); the repeat index ``i`` is part
-    of the key when an expression might use it (the other names are fixed for the whole spec)."""
+    of the key when an expression might use it (a word ``i`` in its text: an over-approximation,
+    so a layer that depends on ``i`` is never shared; the variables' values are added by the
+    caller)."""
     uses_i = False
     parts = []
     for k, v in fields_.items():
@@ -457,7 +462,7 @@ def _cache_key(lt: LayerType, fields_: Mapping[str, Any], names: Mapping[str, An
         if t is list:
             parts.append((k, t, tuple(v)))
             continue
-        if isinstance(v, str) and "i" in v:
+        if isinstance(v, str) and "i" in v and _NAME_I.search(v):
             uses_i = True
         parts.append((k, t, v))
     key = (lt.name, tuple(parts), names.get("i") if uses_i else None)
