@@ -281,3 +281,15 @@ def test_score_raises_the_candidates_own_error() -> None:
     with pytest.raises(CostcalcError) as got:
         score([bad], "cand.py")
     assert str(got.value) == str(want.value)
+
+
+def test_layers_that_read_the_repeat_index_are_built_per_repetition() -> None:
+    """Layers are shared between repetitions and builds (a cache keyed by the text and the
+    variables); a field that names ``i`` must still differ per repetition, also inside a call
+    whose name contains the letter i."""
+    doc = parse_yaml('vars: {w: 8}\ninput: [8, 8, 3]\nlayers:\n'
+                     '  - {type: pointwise, M: "w*(i+1)", repeat: 3}\n'
+                     '  - {type: pointwise, M: "make_divisible(w*(1+i), 8)", repeat: 2}\n'
+                     '  - {type: pointwise, M: "make_divisible(w*3, 8)", repeat: 2}\n', "i.yaml")
+    assert [nl.layer.M for nl in build_spec(doc, "i.yaml").layers] == [8, 16, 24, 8, 16, 24, 24]
+    assert [nl.layer.M for nl in build_spec(doc, "i.yaml", {"w": "16"}).layers] == [16, 32, 48, 16, 32, 48, 48]
