@@ -84,12 +84,18 @@ def interleaved(cmds: dict[str, tuple[list[str], bool]], n: int) -> dict[str, tu
 
 
 def best_of(fn: Callable[[], object], n: int) -> float:
-    ts = []
+    return best_of_both(fn, n)[0]
+
+
+def best_of_both(fn: Callable[[], object], n: int) -> tuple[float, float]:
+    """(best wall time, best CPU time of this process) of ``n`` runs."""
+    ts, cs = [], []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         ts.append(time.perf_counter() - t)
-    return min(ts)
+        cs.append(time.process_time() - c)
+    return min(ts), min(cs)
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -272,23 +278,26 @@ def bench_scaling(sizes: list[int], reps: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         for kind, (template, per_item) in SCALING_SPECS.items():
             times: dict[int, float] = {}
+            cpu: dict[int, float] = {}
             for n in sizes:
                 p = Path(d) / f"{kind.split()[0]}_{n}.yaml"
                 p.write_text(template.format(reps=n // per_item))
                 count = len(evaluate_network(load_spec(str(p))).leaves)
-                t_load = best_of(lambda: (_cold(), load_spec(str(p))), reps if n < 100_000 else 1)
+                t_load, c_load = best_of_both(lambda: (_cold(), load_spec(str(p))), reps if n < 100_000 else 1)
                 spec = load_spec(str(p))
-                t_eval = best_of(lambda: evaluate_network(spec), reps if n < 100_000 else 1)
+                t_eval, c_eval = best_of_both(lambda: evaluate_network(spec), reps if n < 100_000 else 1)
                 times[n] = t_load + t_eval
-                rows.append([kind, f"{count:,}", ms(t_load), ms(t_eval), ms(t_load + t_eval),
+                cpu[n] = c_load + c_eval
+                rows.append([kind, f"{count:,}", ms(t_load), ms(t_eval), ms(t_load + t_eval), ms(cpu[n]),
                              f"{times[n] / count * 1e6:.1f} µs"])
             if 10_000 in times and 100_000 in times:
                 rows.append(["  time(100k)/time(10k) [target ≤ 11×]", "", "", "",
-                             f"{times[100_000] / times[10_000]:.1f}×", ""])
+                             f"{times[100_000] / times[10_000]:.1f}×", f"{cpu[100_000] / cpu[10_000]:.1f}×", ""])
                 rows.append(["  peak RSS, 100k layers, own process [target < 500 MB]", "", "", "",
-                             f"{peak_rss_mb(str(p)):.0f} MB", ""])
-    table("(c) scaling: API load_spec + evaluate_network, best of runs (target: 10k layers < 1 s)",
-          ["spec", "leaf layers", "load", "evaluate", "total", "per layer"], rows)
+                             f"{peak_rss_mb(str(p)):.0f} MB", "", ""])
+    table("(c) scaling: API load_spec + evaluate_network, best of runs (target: 10k layers < 1 s); "
+          "CPU: this process's time (steadier on a shared machine)",
+          ["spec", "leaf layers", "load", "evaluate", "total", "CPU", "per layer"], rows)
 
 
 def _cold() -> None:
