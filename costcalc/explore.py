@@ -192,9 +192,12 @@ def parse_sweep_sets(items: Sequence[str]) -> tuple[dict[str, list[str]], dict[s
 
 
 def sweep(path: Any, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str] | None = None,
-          on_point: Callable[[int, int], None] | None = None) -> Sweep:
+          on_point: Callable[[int, int], None] | None = None, jobs: int = 1) -> Sweep:
     """Evaluate ``path`` at every point of the grid ``axes`` (the product of the value lists, first
-    axis slowest). ``on_point(done, total)`` is called after each point (for a progress bar)."""
+    axis slowest), compiled (:mod:`costcalc.compiled`: identical to walking each point), in ``jobs``
+    processes. ``on_point(done, total)`` reports progress (for a progress bar). A grid where a
+    variable is a symbol is walked point by point, each point a formula with its conditions."""
+    from costcalc.compiled import grid_overrides, sweep_points
     from costcalc.num import noting_roundings
     from costcalc.spec import build_spec
 
@@ -208,10 +211,14 @@ def sweep(path: Any, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str]
         total *= len(axes[k])
     if total > MAX_POINTS:
         raise UsageError(f"sweep of {total:,} points exceeds the limit {MAX_POINTS:,}")
+    swept_all = [dict(zip(names, values)) for values in itertools.product(*(axes[k] for k in names))]
+    symbolic = bool(swept_all) and build_spec(doc, path, {**fixed, **swept_all[0]}).symbolic
     points: list[SweepPoint] = []
     name = ""
-    for n, values in enumerate(itertools.product(*(axes[k] for k in names)), 1):
-        swept = dict(zip(names, values))
+    if not symbolic:
+        name, results = sweep_points(doc, path, grid_overrides(axes, fixed), jobs, on_point)
+        points = [SweepPoint(s, r.vars, r.totals, r.by_type) for s, r in zip(swept_all, results)]
+    for n, swept in enumerate(swept_all if symbolic else [], 1):
         with noting_roundings() as roundings:
             spec = build_spec(doc, path, {**fixed, **swept})
             result = evaluate_network(spec)

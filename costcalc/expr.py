@@ -276,6 +276,7 @@ def _decimal(literal: str, text: str) -> Value:
     return _exact(Fraction(m * 10**scale) if scale >= 0 else Fraction(m, 10**-scale), text)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_number(text: str) -> int | Fraction | None:
     """A plain number literal (``"224"``, ``"0.75"``, ``"-1e3"``) as an exact value, else None.
 

@@ -18,8 +18,40 @@ from typing import Any, Iterator, Union
 Num = Union[int, Any]
 
 
+class paused_gc:  # noqa: N801 - used as a context manager, like contextlib's
+    """Pause the cyclic garbage collector while a network is built or walked.
+
+    Those steps allocate hundreds of thousands of small objects that stay alive (layers, rows,
+    shapes); each allocation burst triggers collections that traverse everything allocated so
+    far, which makes 100,000 layers superlinear (about 45% of the time). Reference counting
+    still frees everything at once; cycles made meanwhile are collected after the block.
+    Re-entrant: only the outermost block re-enables the collector."""
+
+    __slots__ = ("was",)
+
+    def __enter__(self) -> None:
+        import gc
+
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was:
+            import gc
+
+            gc.enable()
+
+
+class Lifted:
+    """Base of a value that stands for one exact int at each of many grid points
+    (:class:`costcalc.compiled.IntVec`). The numeric path treats it as an int; every decision taken
+    on it (a comparison, a truth value) must come out the same at every point, or it raises."""
+
+    __slots__ = ()
+
+
 def is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return isinstance(x, (int, Lifted)) and not isinstance(x, bool)
 
 
 def is_symbolic(x: object) -> bool:

@@ -84,12 +84,12 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def _run_sweep(spec: str, sets: tuple[str, ...]) -> Any:
+def _run_sweep(spec: str, sets: tuple[str, ...], jobs: int = 1) -> Any:
     from costcalc.explore import parse_sweep_sets, sweep as run_sweep
 
     axes, fixed = parse_sweep_sets(sets)
     with _progress(f"sweep {spec}") as update:
-        return run_sweep(spec, axes, fixed, update)
+        return run_sweep(spec, axes, fixed, update, jobs)
 
 
 @click.command()
@@ -98,9 +98,11 @@ def _run_sweep(spec: str, sets: tuple[str, ...]) -> Any:
               help="Values of a variable: a list (0.25,0.5,1.0), a range START:STOP:STEP (128:224:32), "
                    "or one value to fix it. The grid is every combination.")
 @click.option("--format", "fmt", type=click.Choice(SWEEP_FORMATS), default="table", show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes to share the grid between (the same output as one).")
 @view_options
-def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: str, dtype_bytes: int,
-          human: bool) -> None:
+def sweep(spec: str, sets: tuple[str, ...], fmt: str, jobs: int, units: str, params_view: str,
+          dtype_bytes: int, human: bool) -> None:
     """Totals of SPEC over a grid of variable values. With two swept variables the table is a grid
     (rows: the first, columns: the second); otherwise one row per point.
 
@@ -111,7 +113,7 @@ def sweep(spec: str, sets: tuple[str, ...], fmt: str, units: str, params_view: s
     from costcalc.render import emit
     from costcalc.results import SweepResult
 
-    emit("sweep", fmt, SweepResult(_run_sweep(spec, sets)), make_view(units, params_view, dtype_bytes, human))
+    emit("sweep", fmt, SweepResult(_run_sweep(spec, sets, jobs)), make_view(units, params_view, dtype_bytes, human))
 
 
 @click.command()
