@@ -218,7 +218,7 @@ def test_a_layer_class_without_a_rule_is_an_error() -> None:
 
 def _standalone(name: str) -> Any:
     lt = all_types()[name]
-    given: dict[str, Any] = {"H": 8, "N": 16}
+    given: dict[str, Any] = {"H": 32, "N": 16}  # 32: patch_embed's 16×16 patches fit
     for k in lt.required:
         given[k] = 4
     return analyze_layer(name, given)
