@@ -8,6 +8,7 @@ extra, imported only here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
