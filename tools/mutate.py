@@ -1,0 +1,214 @@
+"""Mutation check: plant known bugs in the cost rules and report which tests catch each.
+
+    python tools/mutate.py                   # every mutant against the fast subset of the tests
+    python tools/mutate.py --all             # against the whole default suite (minutes per mutant)
+    python tools/mutate.py --only grouped_no_div_g --only bn_params_n
+    python tools/mutate.py --list            # the mutants, without running anything
+    python tools/mutate.py --markdown        # the result as a markdown table
+
+Each mutant is one exact text replacement in a copy of the package (``costcalc/``) in a scratch
+directory; the worktree is never modified. The worktree's tests then run against the copy: the
+working directory and ``PYTHONPATH`` point at the scratch directory, so ``import costcalc`` (also
+in subprocesses the tests start) finds the mutated package. An unmutated copy runs first and must
+pass, or the report would mean nothing.
+
+A mutant that no test catches is a SURVIVOR: a rule whose tests cannot fail. Write a test (with an
+independent expectation) that fails on it. Not part of CI: run it after changing a cost rule or its
+tests. If a rule's code changes, its mutant's ``old`` text no longer matches and the script says so.
+
+Exit status: 0 every mutant caught, 1 a survivor, 2 the unmutated copy fails or a mutant does not
+apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "costcalc"
+
+#: The default subset: every test file that checks a count (skips the parser, renderer-speed and
+#: bad-input suites, which test no cost rule). ``--all`` runs everything.
+FAST = ["test_layers.py", "test_references.py", "test_examples.py", "test_network.py", "test_derive.py",
+        "test_layer_cli.py", "test_big.py", "test_verify.py", "test_explore.py"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    bug: str
+    file: str  # relative to costcalc/
+    old: str
+    new: str
+
+
+MUTANTS = [
+    Mutant("grouped_no_div_g", "grouped conv MACs forget the /G",
+           "layers/conv.py", "macs=out * self.K * self.K * div(x.c, g),", "macs=out * self.K * self.K * x.c,"),
+    Mutant("depthwise_k_not_k2", "depthwise MACs use K instead of K²",
+           "layers/conv.py", "macs=out * self.K * self.K * div(x.c, g),",
+           "macs=out * (self.K if self.depthwise else self.K * self.K) * div(x.c, g),"),
+    Mutant("conv_bias_param_dropped", "conv bias adds no parameter",
+           "layers/conv.py", "params = weights + (m if self.bias else 0)", "params = weights"),
+    Mutant("conv_bias_add_dropped", "conv bias adds no elementwise op",
+           "layers/conv.py", "elementwise=out if self.bias else 0,", "elementwise=0,"),
+    Mutant("fc_bias_param_dropped", "fc bias adds no parameter",
+           "layers/conv.py", "params = weights + (self.M if self.bias else 0)", "params = weights"),
+    Mutant("fc_channels_only", "fc counts N·M, not H·W·N·M (forgets to flatten)",
+           "layers/conv.py", "weights = x.elements * self.M", "weights = x.c * self.M"),
+    Mutant("bn_params_n", "BatchNorm params N instead of 2N (γ only)",
+           "layers/primitives.py", "return Cost(params=2 * x.c,", "return Cost(params=x.c,"),
+    Mutant("stride_ignored", "output size ignores the stride",
+           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - d * (k - 1) - 1) + 1"),
+    Mutant("maxpool_k2", "max pool counts K² comparisons per output, not K² − 1",
+           "layers/primitives.py", "comparisons=per_out * (window - 1)", "comparisons=per_out * window"),
+    Mutant("avgpool_k2_minus_1", "average pool counts K² − 1 ops per output, not K² (no divide)",
+           "layers/primitives.py", "return Cost(elementwise=per_out * window,", "return Cost(elementwise=per_out * (window - 1),"),
+    Mutant("concat_memory_once", "concat moves its elements once (read, no write)",
+           "layers/primitives.py", "        n = y.elements\n        return Cost(activations=n, memory=2 * n)",
+           "        n = y.elements\n        return Cost(activations=n, memory=n)"),
+    Mutant("add_memory_two", "residual add reads one input (memory 2n, not 3n)",
+           "layers/primitives.py", "return Cost(elementwise=n, activations=n, memory=3 * n)",
+           "return Cost(elementwise=n, activations=n, memory=2 * n)"),
+    Mutant("basic_residual_dropped", "basic block drops its residual add (and shortcut)",
+           "layers/blocks.py",
+           '        sc = _shortcut(b, x, m, self.S, identity, self.shortcut)\n        y = b("add", Add(), y, sc)\n'
+           '        b("relu2", RELU, y)',
+           '        b("relu2", RELU, y)'),
+    Mutant("inverted_residual_no_add", "MobileNetV2 block never adds its input",
+           "layers/blocks.py", '        if residual:\n            b("add", Add(), y, x)',
+           '        if False:\n            b("add", Add(), y, x)'),
+    Mutant("bottleneck_stride_swapped", "bottleneck puts the stride on the other conv",
+           "layers/blocks.py", 's1, s3 = (self.S, 1) if self.stride_on == "1x1" else (1, self.S)',
+           's1, s3 = (1, self.S) if self.stride_on == "1x1" else (self.S, 1)'),
+    Mutant("shufflenet_concat_channels", "stride-2 ShuffleNet unit's branch outputs M, not M − N",
+           "layers/blocks.py", "main_out = m - x.c\n", "main_out = m\n"),
+    Mutant("shufflenet_group_first_ignored", "ShuffleNet unit always groups its first 1×1",
+           "layers/blocks.py", "g1 = self.G if self.group_first else 1", "g1 = self.G"),
+    Mutant("relu6_one_comparison", "ReLU6 counts one comparison per element, not two",
+           "layers/primitives.py", '"relu6": (2, 0),', '"relu6": (1, 0),'),
+]
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant
+    failed: list[str]
+    seconds: float
+
+
+def copy_package(dest: Path) -> None:
+    shutil.copytree(PACKAGE, dest / "costcalc", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def apply(mutant: Mutant, scratch: Path) -> None:
+    path = scratch / "costcalc" / mutant.file
+    text = path.read_text(encoding="utf-8")
+    count = text.count(mutant.old)
+    if count != 1:
+        raise SystemExit(f"mutant {mutant.name}: its text occurs {count} times in costcalc/{mutant.file} "
+                         "(expected once); the rule changed: update the mutant")
+    path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+
+
+def run_tests(scratch: Path, tests: list[str]) -> tuple[list[str], int]:
+    """Run pytest on ``tests`` with ``costcalc`` imported from ``scratch``; the failing test ids."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COSTCALC_SLOW", "COSTCALC_UPDATE_GOLDEN")}
+    env.update(PYTHONPATH=str(scratch), PYTHONDONTWRITEBYTECODE="1")
+    which = subprocess.run([sys.executable, "-c", "import costcalc; print(costcalc.__file__)"], cwd=scratch,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not which.startswith(str(scratch)):
+        raise SystemExit(f"costcalc resolves to {which}, not to the scratch copy {scratch}")
+    report = scratch / "report.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--no-header",
+           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), f"--junitxml={report}", *tests]
+    subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    failed, total = [], 0
+    for case in ET.parse(report).getroot().iter("testcase"):
+        total += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(f"{case.get('classname', '').split('.')[-1]}.py::{case.get('name')}")
+    return failed, total
+
+
+def by_file(failed: list[str]) -> str:
+    counts = Counter(t.split("::")[0] for t in failed)
+    return ", ".join(f"{f} ({n})" for f, n in counts.most_common())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--all", action="store_true", help="run the whole default suite, not the fast subset")
+    ap.add_argument("--only", action="append", metavar="NAME", help="run only this mutant (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--markdown", action="store_true", help="print the result as a markdown table")
+    ap.add_argument("--show", type=int, default=3, metavar="N", help="catching tests named per mutant (default 3)")
+    args = ap.parse_args()
+
+    mutants = MUTANTS
+    if args.only:
+        unknown = set(args.only) - {m.name for m in MUTANTS}
+        if unknown:
+            ap.error(f"unknown mutant(s): {', '.join(sorted(unknown))}; see --list")
+        mutants = [m for m in MUTANTS if m.name in args.only]
+    if args.list:
+        for m in mutants:
+            print(f"{m.name:32} costcalc/{m.file:22} {m.bug}")
+        return 0
+    tests = [str(ROOT / "tests")] if args.all else [str(ROOT / "tests" / f) for f in FAST]
+
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="costcalc-mutate-") as tmp:
+        base = Path(tmp) / "baseline"
+        base.mkdir()
+        copy_package(base)
+        start = time.monotonic()
+        failed, total = run_tests(base, tests)
+        print(f"baseline: {total} tests, {len(failed)} failing, {time.monotonic() - start:.0f}s", flush=True)
+        if failed or not total:
+            print("the unmutated package fails these tests; fix them first:\n  " + "\n  ".join(failed))
+            return 2
+        for m in mutants:
+            scratch = Path(tmp) / m.name
+            scratch.mkdir()
+            copy_package(scratch)
+            apply(m, scratch)
+            start = time.monotonic()
+            failed, _ = run_tests(scratch, tests)
+            outcomes.append(Outcome(m, failed, time.monotonic() - start))
+            verdict = f"caught by {len(failed)}" if failed else "SURVIVED"
+            print(f"{m.name:32} {verdict:14} {time.monotonic() - start:4.0f}s  {by_file(failed)}", flush=True)
+            shutil.rmtree(scratch)
+
+    survivors = [o.mutant.name for o in outcomes if not o.failed]
+    print()
+    if args.markdown:
+        print("| mutant (bug planted) | tests failing | by file | e.g. |")
+        print("| --- | --- | --- | --- |")
+        for o in outcomes:
+            shown = ", ".join(f"`{t.split('::')[1]}`" for t in o.failed[: args.show])
+            print(f"| `{o.mutant.name}`: {o.mutant.bug} | {len(o.failed) or '**SURVIVED**'} | {by_file(o.failed)} | {shown} |")
+    else:
+        for o in outcomes:
+            print(f"{o.mutant.name}: {o.mutant.bug}")
+            for t in o.failed[: args.show]:
+                print(f"    {t}")
+            if not o.failed:
+                print("    SURVIVED: no test fails on this bug")
+    print(f"\n{len(outcomes) - len(survivors)} of {len(outcomes)} mutants caught"
+          + (f"; survivors: {', '.join(survivors)}" if survivors else ""))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
