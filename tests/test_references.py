@@ -272,3 +272,51 @@ def test_conv_bias_matches_pytorch(nn: Any) -> None:
             k = 1 if type_name == "pointwise" else fields.get("K", 3)
             module = nn.Conv2d(n, m, k, fields.get("S", 1), k // 2, groups=g, bias=fields.get("bias", False))
         assert torch_counts(module, Shape(*x))[:2] == (macs, params), (type_name, fields)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. The columns besides MACs and params on whole example networks, closed forms (no PyTorch)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def by_type(name: str) -> dict[str, Any]:
+    return evaluate_network(load_spec(str(EXAMPLES / f"{name}.yaml"))).by_type
+
+
+def test_resnet50_adds_and_max_pool() -> None:
+    """16 residual adds, one per bottleneck, each over the block's output (conv2_x … conv5_x: 3, 4,
+    6, 3 blocks); the 3×3/2 max pool makes 8 comparisons per output element of 56×56×64."""
+    t = by_type("resnet50")
+    adds = 3 * 56 * 56 * 256 + 4 * 28 * 28 * 512 + 6 * 14 * 14 * 1024 + 3 * 7 * 7 * 2048
+    assert (t["add"].elementwise, t["add"].memory) == (adds, 3 * adds)  # two inputs read, one written
+    assert t["maxpool"].comparisons == 56 * 56 * 64 * 8
+    assert t["maxpool"].memory == 112 * 112 * 64 + 56 * 56 * 64
+
+
+def test_mobilenet_v2_residual_adds() -> None:
+    """Residual adds where the stride is 1 and N = M: 1 of the 24-channel sequence at 56×56, 2 of
+    the 32 at 28×28, 3 of the 64 and 2 of the 96 at 14×14, 2 of the 160 at 7×7 (Table 2)."""
+    adds = 56 * 56 * 24 + 2 * 28 * 28 * 32 + 3 * 14 * 14 * 64 + 2 * 14 * 14 * 96 + 2 * 7 * 7 * 160
+    assert by_type("mobilenet_v2")["add"].elementwise == adds
+
+
+def test_shufflenet_v1_concat_pool_and_shuffle() -> None:
+    """g = 3 (Table 1: 240/480/960 channels). The three stride-2 units concatenate to 28×28×240,
+    14×14×480, 7×7×960 after a 3×3/2 average pool of their input (24, 240, 480 channels; 9 ops per
+    output). Each of the 16 units shuffles its bottleneck (M/4 channels) at its input resolution."""
+    t = by_type("shufflenet_v1")
+    concat_out = 28 * 28 * 240 + 14 * 14 * 480 + 7 * 7 * 960
+    assert t["concat"].memory == 2 * concat_out  # inputs read, output written
+    assert t["avgpool"].elementwise == 9 * (28 * 28 * 24 + 14 * 14 * 240 + 7 * 7 * 480)
+    shuffled = (56 * 56 * 60 + 3 * 28 * 28 * 60) + (28 * 28 * 120 + 7 * 14 * 14 * 120) + \
+        (14 * 14 * 240 + 3 * 7 * 7 * 240)
+    assert t["channel_shuffle"].memory == 2 * shuffled
+
+
+def test_shufflenet_v2_concat_and_shuffle() -> None:
+    """1×: every unit (4, 8, 4 per stage) ends in a concat and a shuffle of its output, 28×28×116,
+    14×14×232, 7×7×464: each reads and writes it once (ShuffleNet V2's memory access cost)."""
+    t = by_type("shufflenet_v2")
+    outputs = 4 * 28 * 28 * 116 + 8 * 14 * 14 * 232 + 4 * 7 * 7 * 464
+    assert t["concat"].memory == t["channel_shuffle"].memory == 2 * outputs
