@@ -62,6 +62,8 @@ MUTANTS = [
            "layers/conv.py", "params = weights + (m if self.bias else 0)", "params = weights"),
     Mutant("conv_bias_add_dropped", "conv bias adds no elementwise op",
            "layers/conv.py", "elementwise=out if self.bias else 0,", "elementwise=0,"),
+    Mutant("conv_memory_no_params", "conv memory leaves out reading the weights",
+           "layers/conv.py", "memory=x.elements + out + params,", "memory=x.elements + out,"),
     Mutant("fc_bias_param_dropped", "fc bias adds no parameter",
            "layers/conv.py", "params = weights + (self.M if self.bias else 0)", "params = weights"),
     Mutant("fc_channels_only", "fc counts N·M, not H·W·N·M (forgets to flatten)",
@@ -70,6 +72,12 @@ MUTANTS = [
            "layers/primitives.py", "return Cost(params=2 * x.c,", "return Cost(params=x.c,"),
     Mutant("stride_ignored", "output size ignores the stride",
            "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - d * (k - 1) - 1) + 1"),
+    Mutant("dilation_ignored", "output size ignores the dilation",
+           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - (k - 1) - 1) // s + 1"),
+    Mutant("formula_stride_ignored", "symbolic output size (formulas) ignores the stride",
+           "num.py", "return div(size, s)", "return size"),
+    Mutant("pool_default_stride_1", "a pool without S moves by 1, not by K",
+           "layers/primitives.py", "s = self.K if self.S is None else self.S", "s = 1 if self.S is None else self.S"),
     Mutant("maxpool_k2", "max pool counts K² comparisons per output, not K² − 1",
            "layers/primitives.py", "comparisons=per_out * (window - 1)", "comparisons=per_out * window"),
     Mutant("avgpool_k2_minus_1", "average pool counts K² − 1 ops per output, not K² (no divide)",
@@ -95,6 +103,10 @@ MUTANTS = [
            "layers/blocks.py", "main_out = m - x.c\n", "main_out = m\n"),
     Mutant("shufflenet_group_first_ignored", "ShuffleNet unit always groups its first 1×1",
            "layers/blocks.py", "g1 = self.G if self.group_first else 1", "g1 = self.G"),
+    Mutant("identity_ignores_stride", "a residual block keeps the identity shortcut at stride 2",
+           "layers/blocks.py", "return bool(eq) and s == 1", "return bool(eq)"),
+    Mutant("hardswish_two_ops", "hard-swish counts 2 ops per element, not 3",
+           "layers/primitives.py", '"hardswish": (2, 3),', '"hardswish": (2, 2),'),
     Mutant("relu6_one_comparison", "ReLU6 counts one comparison per element, not two",
            "layers/primitives.py", '"relu6": (2, 0),', '"relu6": (1, 0),'),
 ]
@@ -141,9 +153,12 @@ def run_tests(scratch: Path, tests: list[str]) -> tuple[list[str], int]:
     return failed, total
 
 
-def by_file(failed: list[str]) -> str:
-    counts = Counter(t.split("::")[0] for t in failed)
-    return ", ".join(f"{f} ({n})" for f, n in counts.most_common())
+def by_file(failed: list[str], most: int | None = None) -> str:
+    """``test_layers.py (4), test_verify.py (2)``: failing tests per file, the ``most`` largest."""
+    counts = Counter(t.split("::")[0] for t in failed).most_common()
+    shown = ", ".join(f"{f.removeprefix('test_').removesuffix('.py')} ({n})" if most else f"{f} ({n})"
+                      for f, n in counts[:most])
+    return shown + (", …" if most and len(counts) > most else "")
 
 
 def main() -> int:
@@ -152,7 +167,8 @@ def main() -> int:
     ap.add_argument("--only", action="append", metavar="NAME", help="run only this mutant (repeatable)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--markdown", action="store_true", help="print the result as a markdown table")
-    ap.add_argument("--show", type=int, default=3, metavar="N", help="catching tests named per mutant (default 3)")
+    ap.add_argument("--show", type=int, default=3, metavar="N",
+                    help="catching tests (files with --markdown) named per mutant (default 3)")
     args = ap.parse_args()
 
     mutants = MUTANTS
@@ -193,11 +209,11 @@ def main() -> int:
     survivors = [o.mutant.name for o in outcomes if not o.failed]
     print()
     if args.markdown:
-        print("| mutant (bug planted) | tests failing | by file | e.g. |")
-        print("| --- | --- | --- | --- |")
+        print("| mutant | bug planted | tests failing | in (most first) |")
+        print("| --- | --- | --: | --- |")
         for o in outcomes:
-            shown = ", ".join(f"`{t.split('::')[1]}`" for t in o.failed[: args.show])
-            print(f"| `{o.mutant.name}`: {o.mutant.bug} | {len(o.failed) or '**SURVIVED**'} | {by_file(o.failed)} | {shown} |")
+            print(f"| `{o.mutant.name}` | {o.mutant.bug} | {len(o.failed) or '**SURVIVED**'} | "
+                  f"{by_file(o.failed, args.show)} |")
     else:
         for o in outcomes:
             print(f"{o.mutant.name}: {o.mutant.bug}")
