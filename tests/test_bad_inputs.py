@@ -180,19 +180,21 @@ def test_every_corpus_file_has_a_row() -> None:
     assert files == {c[0] for c in SPEC_CASES}
 
 
-def _token_at(text: str, line: int, col: int) -> tuple[str, str]:
+def _token_at(text: str, line: int, col: int) -> tuple[str, str, bool]:
     """What the file holds at 1-based ``line:col``: a key or scalar (up to ``:``, ``,``, a bracket or
-    a space), else the single punctuation character there ("" at the end of the file); and the value
-    after it when it is a key (``M: 8`` -> ``("M", "8")``)."""
+    a space), else the single punctuation character there ("" at the end of the file); the value
+    after it when it is a key (``M: 8`` -> ``("M", "8")``); and whether a list item's mapping starts
+    there (``- {type: ...}`` or a block mapping ``- name: ...``)."""
     lines = text.split("\n")
     assert 1 <= line <= len(lines), f"line {line} is outside the file ({len(lines)} lines)"
-    rest = lines[line - 1]
-    assert 1 <= col <= len(rest) + 1, f"column {col} is outside line {line} ({rest!r})"
-    rest = rest[col - 1:]
+    before = lines[line - 1]
+    assert 1 <= col <= len(before) + 1, f"column {col} is outside line {line} ({before!r})"
+    before, rest = before[:col - 1], before[col - 1:]
     word = re.match(r"[^\s:,\[\]{}]+", rest)
     token = word.group(0) if word else rest[:1]
     value = re.match(rf"{re.escape(token)}:\s*([^\s,\]}}]+)", rest) if token else None
-    return token, value.group(1) if value else ""
+    item = token in ("{", "-") or re.fullmatch(r"[\s-]*-\s+", before) is not None
+    return token, value.group(1) if value else "", item
 
 
 def test_messages_name_file_line_and_column() -> None:
@@ -217,7 +219,7 @@ def test_messages_name_file_line_and_column() -> None:
             offset = int(bad_byte.group(2))
             assert data[offset] == int(bad_byte.group(1), 16) and data.rfind(b"\n", 0, offset) == offset - col
             continue
-        token, value = _token_at(data.decode("utf-8"), line, col)
+        token, value, item = _token_at(data.decode("utf-8"), line, col)
         body = message[where.end():]
         if "malformed YAML" in body:  # PyYAML's own position: it must at least be in the file
             continue
@@ -225,7 +227,9 @@ def test_messages_name_file_line_and_column() -> None:
         if field:  # a field's value is wrong: the position is that field's key, not its layer
             assert token == field.group(1), f"{message}: line {line} col {col} holds {token!r}"
         names = re.findall(r"[\w<*!]+", body)
-        ok = (token in names or f"'{token}'" in body or (value and value in names) or (token in "{-" and re.search(r"\b(layers?|group)\b", body))
+        ok = (token in names or f"'{token}'" in body or (value and value in names)
+              or any(len(n) >= 4 and token.startswith(n) for n in names)  # "branches" for "a branch"
+              or (item and re.search(r"\b(layers?|group)\b", body))  # the mapping of the layer named
               or (token[:1] in "*&!<" and f"({token[:1]}" in body)  # YAML syntax the message spells out
               or ((line, col) == (1, 1) and re.search(r"top[- ]level", body)))
         assert ok, f"{message}: line {line} col {col} holds {token!r}, which the message does not name"
