@@ -45,19 +45,26 @@ FAST = ["test_layers.py", "test_references.py", "test_examples.py", "test_networ
 
 @dataclass(frozen=True)
 class Mutant:
+    """One planted bug: replace ``old`` by ``new`` in ``costcalc/<file>``. ``alt`` lists other
+    (old, new) spellings of the same bug for other versions of the rule; the first whose ``old``
+    occurs exactly once is applied."""
+
     name: str
     bug: str
     file: str  # relative to costcalc/
     old: str
     new: str
+    alt: tuple[tuple[str, str], ...] = ()
 
 
 MUTANTS = [
     Mutant("grouped_no_div_g", "grouped conv MACs forget the /G",
-           "layers/conv.py", "macs=out * self.K * self.K * div(x.c, g),", "macs=out * self.K * self.K * x.c,"),
+           "layers/conv.py", "macs=out * self.K * self.K * div(x.c, g),", "macs=out * self.K * self.K * x.c,",
+           alt=(("macs=out * kh * kw * div(x.c, g),", "macs=out * kh * kw * x.c,"),)),
     Mutant("depthwise_k_not_k2", "depthwise MACs use K instead of K²",
            "layers/conv.py", "macs=out * self.K * self.K * div(x.c, g),",
-           "macs=out * (self.K if self.depthwise else self.K * self.K) * div(x.c, g),"),
+           "macs=out * (self.K if self.depthwise else self.K * self.K) * div(x.c, g),",
+           alt=(("macs=out * kh * kw * div(x.c, g),", "macs=out * (kh if self.depthwise else kh * kw) * div(x.c, g),"),)),
     Mutant("conv_bias_param_dropped", "conv bias adds no parameter",
            "layers/conv.py", "params = weights + (m if self.bias else 0)", "params = weights"),
     Mutant("conv_bias_add_dropped", "conv bias adds no elementwise op",
@@ -71,13 +78,16 @@ MUTANTS = [
     Mutant("bn_params_n", "BatchNorm params N instead of 2N (γ only)",
            "layers/primitives.py", "return Cost(params=2 * x.c,", "return Cost(params=x.c,"),
     Mutant("stride_ignored", "output size ignores the stride",
-           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - d * (k - 1) - 1) + 1"),
+           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - d * (k - 1) - 1) + 1",
+           alt=(("            return span // s + 1\n", "            return span + 1\n"),)),
     Mutant("dilation_ignored", "output size ignores the dilation",
-           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - (k - 1) - 1) // s + 1"),
+           "num.py", "return (size + 2 * pad - d * (k - 1) - 1) // s + 1", "return (size + 2 * pad - (k - 1) - 1) // s + 1",
+           alt=(("span = size + 2 * pad - d * (k - 1) - 1\n", "span = size + 2 * pad - (k - 1) - 1\n"),)),
     Mutant("formula_stride_ignored", "symbolic output size (formulas) ignores the stride",
            "num.py", "return div(size, s)", "return size"),
     Mutant("pool_default_stride_1", "a pool without S moves by 1, not by K",
-           "layers/primitives.py", "s = self.K if self.S is None else self.S", "s = 1 if self.S is None else self.S"),
+           "layers/primitives.py", "s = self.K if self.S is None else self.S", "s = 1 if self.S is None else self.S",
+           alt=(("sh, sw = (kh, kw) if self.S is None else pair(self.S)", "sh, sw = (1, 1) if self.S is None else pair(self.S)"),)),
     Mutant("maxpool_k2", "max pool counts K² comparisons per output, not K² − 1",
            "layers/primitives.py", "comparisons=per_out * (window - 1)", "comparisons=per_out * window"),
     Mutant("avgpool_k2_minus_1", "average pool counts K² − 1 ops per output, not K² (no divide)",
@@ -87,7 +97,9 @@ MUTANTS = [
            "        n = y.elements\n        return Cost(activations=n, memory=n)"),
     Mutant("add_memory_two", "residual add reads one input (memory 2n, not 3n)",
            "layers/primitives.py", "return Cost(elementwise=n, activations=n, memory=3 * n)",
-           "return Cost(elementwise=n, activations=n, memory=2 * n)"),
+           "return Cost(elementwise=n, activations=n, memory=2 * n)",
+           alt=(("return Cost(elementwise=(k - 1) * n, activations=n, memory=(k + 1) * n)",
+                 "return Cost(elementwise=(k - 1) * n, activations=n, memory=k * n)"),)),
     Mutant("basic_residual_dropped", "basic block drops its residual add (and shortcut)",
            "layers/blocks.py",
            '        sc = _shortcut(b, x, m, self.S, identity, self.shortcut)\n        y = b("add", Add(), y, sc)\n'
@@ -126,11 +138,12 @@ def copy_package(dest: Path) -> None:
 def apply(mutant: Mutant, scratch: Path) -> None:
     path = scratch / "costcalc" / mutant.file
     text = path.read_text(encoding="utf-8")
-    count = text.count(mutant.old)
-    if count != 1:
-        raise SystemExit(f"mutant {mutant.name}: its text occurs {count} times in costcalc/{mutant.file} "
-                         "(expected once); the rule changed: update the mutant")
-    path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+    for old, new in ((mutant.old, mutant.new), *mutant.alt):
+        if text.count(old) == 1:
+            path.write_text(text.replace(old, new), encoding="utf-8")
+            return
+    raise SystemExit(f"mutant {mutant.name}: its text does not occur exactly once in costcalc/{mutant.file}; "
+                     "the rule changed: update the mutant")
 
 
 def run_tests(scratch: Path, tests: list[str]) -> tuple[list[str], int]:
