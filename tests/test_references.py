@@ -320,3 +320,17 @@ def test_shufflenet_v2_concat_and_shuffle() -> None:
     t = by_type("shufflenet_v2")
     outputs = 4 * 28 * 28 * 116 + 8 * 14 * 14 * 232 + 4 * 7 * 7 * 464
     assert t["concat"].memory == t["channel_shuffle"].memory == 2 * outputs
+
+
+def test_activation_counts_in_a_network(tmp_path: Path) -> None:
+    """Per element (DESIGN.md §1): ReLU6 min(max(x, 0), 6) 2 comparisons; hard-sigmoid relu6(x + 3)/6
+    2 comparisons + 2 ops; hard-swish x·relu6(x + 3)/6 2 + 3; sigmoid 1/(1 + exp(−x)) 3 ops; SiLU
+    x·sigmoid(x) 4; GELU x·(1 + erf(x/√2))/2 5. Each acts on 8×8×4 = 256 elements."""
+    p = tmp_path / "acts.yaml"
+    p.write_text("name: acts\ninput: [8, 8, 4]\nlayers:\n" + "".join(
+        f"  - {{type: {a}}}\n" for a in ("relu6", "hardsigmoid", "hardswish", "sigmoid", "silu", "gelu")))
+    t = evaluate_network(load_spec(str(p))).totals
+    n = 8 * 8 * 4
+    assert t.comparisons == (2 + 2 + 2) * n
+    assert t.elementwise == (2 + 3 + 3 + 4 + 5) * n
+    assert (t.macs, t.params) == (0, 0)
