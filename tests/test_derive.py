@@ -304,7 +304,7 @@ def _console_text(cmd: str, output: str) -> str:
 @pytest.mark.parametrize("cmd, expected", DOC_CASES, ids=[c for c, _ in DOC_CASES])
 def test_doc_console_block(cmd: str, expected: str) -> None:
     """The docs' console blocks are what the commands print. After an intended change of output:
-    COSTCALC_UPDATE_GOLDEN=1 pytest tests/test_derive.py rewrites them (then read the diff)."""
+    COSTCALC_UPDATE_GOLDEN=1 pytest -k doc_console rewrites them (then read the diff)."""
     args = shlex.split(cmd)
     assert args[0] == "costcalc"
     r = CliRunner().invoke(main, args[1:])
