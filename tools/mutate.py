@@ -135,7 +135,12 @@ class Outcome:
 
 
 def copy_package(dest: Path) -> None:
+    """The package copied into ``dest``; the repository's other top-level entries linked beside it,
+    so that tests which name files relative to the working directory (``examples/...``) find them."""
     shutil.copytree(PACKAGE, dest / "costcalc", ignore=shutil.ignore_patterns("__pycache__"))
+    for entry in ROOT.iterdir():
+        if entry.name not in ("costcalc", ".git") and not (dest / entry.name).exists():
+            (dest / entry.name).symlink_to(entry)
 
 
 def apply(mutant: Mutant, scratch: Path) -> None:
