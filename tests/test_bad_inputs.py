@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -226,12 +227,61 @@ def test_every_corpus_file_has_a_row() -> None:
     assert files == {c[0] for c in SPEC_CASES}
 
 
+def _token_at(text: str, line: int, col: int) -> tuple[str, str, bool]:
+    """What the file holds at 1-based ``line:col``: a key or scalar (up to ``:``, ``,``, a bracket or
+    a space), else the single punctuation character there ("" at the end of the file); the value
+    after it when it is a key (``M: 8`` -> ``("M", "8")``); and whether a list item's mapping starts
+    there (``- {type: ...}`` or a block mapping ``- name: ...``)."""
+    lines = text.split("\n")
+    assert 1 <= line <= len(lines), f"line {line} is outside the file ({len(lines)} lines)"
+    before = lines[line - 1]
+    assert 1 <= col <= len(before) + 1, f"column {col} is outside line {line} ({before!r})"
+    before, rest = before[:col - 1], before[col - 1:]
+    word = re.match(r"[^\s:,\[\]{}]+", rest)
+    token = word.group(0) if word else rest[:1]
+    value = re.match(rf"{re.escape(token)}:\s*([^\s,\]}}]+)", rest) if token else None
+    item = token in ("{", "-") or re.fullmatch(r"[\s-]*-\s+", before) is not None
+    return token, value.group(1) if value else "", item
+
+
 def test_messages_name_file_line_and_column() -> None:
-    for case, _, message in SPEC_CASES:
+    """costcalc's real message for every corpus file names the file, and its line:col point into the
+    file at what the message is about: the key or value it names, the mapping of the layer or group
+    it names, or the top of the document for a top-level complaint."""
+    checked = 0
+    for case, _, _ in SPEC_CASES:
+        message = one_line_error(run("net", f"{case}.yaml")[1])
         assert message.startswith(f"{case}.yaml:"), message
-        if case not in ("empty", "only_comment", "top_scalar"):
-            line_col = message.split(":")[1:3]
-            assert all(part.isdigit() for part in line_col), message
+        where = re.match(rf"{re.escape(case)}\.yaml:(\d+)(?::(\d+))?: ", message)
+        if where is None:  # nothing in the file to point at
+            assert message.startswith(f"{case}.yaml: empty spec"), message
+            continue
+        data = (BAD / f"{case}.yaml").read_bytes()
+        line, col = int(where.group(1)), int(where.group(2) or 0)
+        if where.group(2) is None:  # a bare scalar document: the line only
+            assert "the top level must be a mapping" in message and line == 1, message
+            continue
+        bad_byte = re.search(r"byte 0x([0-9a-f]{2}) at offset (\d+)", message)
+        if bad_byte:  # not text: the column counts bytes on the line
+            offset = int(bad_byte.group(2))
+            assert data[offset] == int(bad_byte.group(1), 16) and data.rfind(b"\n", 0, offset) == offset - col
+            continue
+        token, value, item = _token_at(data.decode("utf-8"), line, col)
+        body = message[where.end():]
+        if "malformed YAML" in body:  # PyYAML's own position: it must at least be in the file
+            continue
+        field = re.match(r"(?:layer|group) [^:]+: (\w+)(?::| =| must| is null)", body)
+        if field:  # a field's value is wrong: the position is that field's key, not its layer
+            assert token == field.group(1), f"{message}: line {line} col {col} holds {token!r}"
+        names = re.findall(r"[\w<*!]+", body)
+        ok = (token in names or f"'{token}'" in body or (value and value in names)
+              or any(len(n) >= 4 and token.startswith(n) for n in names)  # "branches" for "a branch"
+              or (item and re.search(r"\b(layers?|group)\b", body))  # the mapping of the layer named
+              or (token[:1] in "*&!<" and f"({token[:1]}" in body)  # YAML syntax the message spells out
+              or ((line, col) == (1, 1) and re.search(r"top[- ]level", body)))
+        assert ok, f"{message}: line {line} col {col} holds {token!r}, which the message does not name"
+        checked += 1
+    assert checked >= 80  # every case with a position, bar the few above
 
 
 def test_the_valid_spec_next_to_the_corpus_runs() -> None:

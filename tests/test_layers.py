@@ -733,6 +733,9 @@ def test_depthwise_is_grouped_with_g_n(h: int, n: int, k: int, s: int) -> None:
 @given(h=st.integers(3, 40), n=st.integers(1, 64), m=st.integers(1, 64), k=st.sampled_from([1, 3, 5]),
        s=st.integers(1, 2))
 def test_separable_is_depthwise_plus_pointwise(h: int, n: int, m: int, k: int, s: int) -> None:
+    # Consistency check, not evidence: separable is built from these very depthwise and pointwise
+    # layers, so sep == dw + pw holds by construction. The evidence is the closed form below, the
+    # numeric cases above and the PyTorch references in test_references.py.
     x = (Shape(h, h, n),)
     _, sep, _ = evaluate(get_type("separable").make(M=m, K=k, S=s), x)
     y, dw, _ = evaluate(get_type("depthwise").make(K=k, S=s), x)
@@ -740,6 +743,8 @@ def test_separable_is_depthwise_plus_pointwise(h: int, n: int, m: int, k: int, s
     assert sep.macs == dw.macs + pw.macs
     assert sep.params == dw.params + pw.params
     assert sep == dw + pw
+    ho = (h + 2 * (k // 2) - k) // s + 1  # PyTorch's output size with padding K//2
+    assert (sep.macs, sep.params) == (ho * ho * n * (k * k + m), n * (k * k + m))  # H′·W′·N·(K² + M)
 
 
 _BLOCKS = st.sampled_from([
@@ -761,6 +766,9 @@ _BLOCKS = st.sampled_from([
 @FAST
 @given(blk=_BLOCKS, h=st.integers(4, 30), c=st.integers(1, 8))
 def test_block_rows_sum_to_total(blk: Any, h: int, c: int) -> None:
+    # Consistency check, not evidence: a block's row is the sum of its children by construction.
+    # The evidence for each block is its numeric case above (per child, closed form) and the
+    # hand-written PyTorch modules of test_references.py and test_verify.py.
     name, make = blk
     x = (Shape(h, h, 4 * c),)
     _, cost, rows = evaluate(get_type(name).make(**make(c)), x)
