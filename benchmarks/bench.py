@@ -84,12 +84,18 @@ def interleaved(cmds: dict[str, tuple[list[str], bool]], n: int) -> dict[str, tu
 
 
 def best_of(fn: Callable[[], object], n: int) -> float:
-    ts = []
+    return best_of_both(fn, n)[0]
+
+
+def best_of_both(fn: Callable[[], object], n: int) -> tuple[float, float]:
+    """(best wall time, best CPU time of this process) of ``n`` runs."""
+    ts, cs = [], []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         ts.append(time.perf_counter() - t)
-    return min(ts)
+        cs.append(time.process_time() - c)
+    return min(ts), min(cs)
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -272,21 +278,46 @@ def bench_scaling(sizes: list[int], reps: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         for kind, (template, per_item) in SCALING_SPECS.items():
             times: dict[int, float] = {}
+            cpu: dict[int, float] = {}
             for n in sizes:
                 p = Path(d) / f"{kind.split()[0]}_{n}.yaml"
                 p.write_text(template.format(reps=n // per_item))
                 count = len(evaluate_network(load_spec(str(p))).leaves)
-                t_load = best_of(lambda: load_spec(str(p)), reps if n < 100_000 else 1)
+                t_load, c_load = best_of_both(lambda: (_cold(), load_spec(str(p))), reps if n < 100_000 else 1)
                 spec = load_spec(str(p))
-                t_eval = best_of(lambda: evaluate_network(spec), reps if n < 100_000 else 1)
+                t_eval, c_eval = best_of_both(lambda: evaluate_network(spec), reps if n < 100_000 else 1)
                 times[n] = t_load + t_eval
-                rows.append([kind, f"{count:,}", ms(t_load), ms(t_eval), ms(t_load + t_eval),
+                cpu[n] = c_load + c_eval
+                rows.append([kind, f"{count:,}", ms(t_load), ms(t_eval), ms(t_load + t_eval), ms(cpu[n]),
                              f"{times[n] / count * 1e6:.1f} µs"])
             if 10_000 in times and 100_000 in times:
-                rows.append(["  time(100k)/time(10k) [target ≤ 12×]", "", "", "",
-                             f"{times[100_000] / times[10_000]:.1f}×", ""])
-    table("(c) scaling: API load_spec + evaluate_network, best of runs (target: 10k layers < 1 s)",
-          ["spec", "leaf layers", "load", "evaluate", "total", "per layer"], rows)
+                rows.append(["  time(100k)/time(10k) [target ≤ 11×]", "", "", "",
+                             f"{times[100_000] / times[10_000]:.1f}×", f"{cpu[100_000] / cpu[10_000]:.1f}×", ""])
+                rows.append(["  peak RSS, 100k layers, own process [target < 500 MB]", "", "", "",
+                             f"{peak_rss_mb(str(p)):.0f} MB", "", ""])
+    table("(c) scaling: API load_spec + evaluate_network, best of runs (target: 10k layers < 1 s); "
+          "CPU: this process's time (steadier on a shared machine)",
+          ["spec", "leaf layers", "load", "evaluate", "total", "CPU", "per layer"], rows)
+
+
+def _cold() -> None:
+    """Forget the layers built by earlier loads (each run then builds its layers, as a fresh
+    process does)."""
+    try:
+        from costcalc.spec import graph
+    except ImportError:
+        return
+    getattr(graph, "_LAYERS", {}).clear()
+
+
+def peak_rss_mb(path: str) -> float:
+    """Peak resident memory of a fresh process that loads and evaluates ``path`` (interpreter
+    included), from ``getrusage`` (kilobytes on Linux)."""
+    code = ("import resource\nfrom costcalc.spec import load_spec\nfrom costcalc.network import evaluate_network\n"
+            f"evaluate_network(load_spec({path!r}))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([PY, "-c", code], capture_output=True, text=True, env=ENV, cwd=ROOT, check=True)
+    return int(out.stdout.strip()) / 1024
 
 
 # -- (d) symbolic -----------------------------------------------------------------------------------
@@ -307,12 +338,143 @@ def bench_symbolic(reps: int) -> None:
                                                        macs.strip()]])
 
 
+# -- (e) sweeps ---------------------------------------------------------------------------------------
+
+#: (label, spec, --set options, goal in seconds end to end)
+SWEEPS = [
+    ("ResNet-50, resolution 32..1024 (993 points)", "examples/resnet50.yaml", ["resolution=32:1024:1"], 0.5),
+    ("MobileNetV2, 100 widths × 100 resolutions (10,000 points)", "examples/mobilenet_v2.yaml",
+     ["alpha=0.26:1.25:0.01", "resolution=97:295:2"], 2.0),
+]
+
+
+def _cpu_of(cmd: list[str]) -> tuple[float, float]:
+    """(wall, CPU of the child and its children) of one subprocess run."""
+    before = os.times()
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV, cwd=ROOT, check=True)
+    wall = time.perf_counter() - t
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+
+
+def bench_sweeps(reps: int) -> None:
+    rows = []
+    for label, spec, sets, goal in SWEEPS:
+        args = [a for s in sets for a in ("--set", s)]
+        for jobs in (1, 2):
+            cmd = costcalc_cmd("sweep", spec, *args, "--format", "csv", "--jobs", str(jobs))
+            runs = [_cpu_of(cmd) for _ in range(reps)]
+            wall = min(w for w, _ in runs)
+            cpu = min(c for _, c in runs)
+            rows.append([f"{label}, --jobs {jobs}", ms(wall), ms(cpu), f"< {goal:.1f} s",
+                         f"{'yes' if wall < goal else 'no'} / {'yes' if cpu < goal else 'no'}"])
+    table("(e) sweeps end to end (`costcalc sweep ... --format csv`), best of runs; CPU = the processes' own "
+          "time, all processes (the machine is shared: wall time includes waiting for a core)",
+          ["sweep", "wall", "CPU", "goal", "met: wall / CPU"], rows)
+
+
+# -- (f) scoring candidates --------------------------------------------------------------------------
+
+STAGES = [(16, 1, 1, 1), (24, 2, 2, 6), (32, 3, 2, 6), (64, 4, 2, 6), (96, 3, 1, 6), (160, 3, 2, 6), (320, 1, 1, 6)]
+
+
+def candidate(rng: "random.Random") -> dict:
+    """A MobileNetV2-like candidate: 17 inverted residual blocks with a random expansion, kernel
+    and width each, stem and head (53 conv/fc layers, 145 leaves)."""
+    layers = [{"type": "conv", "name": "stem", "M": 32, "S": 2, "bn": True, "act": "relu6"}]
+    for si, (c, n, s, t) in enumerate(STAGES):
+        for r in range(n):
+            layers.append({"type": "inverted_residual", "T": t if si == 0 else rng.choice((3, 4, 6)),
+                           "K": rng.choice((3, 5, 7)), "M": max(8, int(c * rng.choice((0.75, 1.0, 1.25))) // 8 * 8),
+                           "S": s if r == 0 else 1})
+    layers += [{"type": "conv", "M": 1280, "K": 1, "bn": True, "act": "relu6"}, {"type": "global_avgpool"},
+               {"type": "fc", "M": 1000}]
+    return {"name": "candidate", "input": [224, 224, 3], "layers": layers}
+
+
+def bench_score(n: int) -> None:
+    import random
+
+    from costcalc.network import evaluate_network
+    from costcalc.spec import build_spec
+
+    rng = random.Random(0)
+    warm = [candidate(rng) for _ in range(n)]
+    docs = [candidate(rng) for _ in range(n)]
+    rows = []
+    t, c = time.perf_counter(), time.process_time()
+    for d in docs[: n // 10]:
+        evaluate_network(build_spec(d, "<candidate>"))
+    walk = ((time.perf_counter() - t) / (n // 10), (time.process_time() - c) / (n // 10))
+    rows.append(["build_spec + evaluate_network, one by one", f"{1 / walk[0]:,.0f}", f"{1 / walk[1]:,.0f}", ""])
+    try:
+        from costcalc.compiled import score
+    except ImportError:
+        rows.append(["costcalc.compiled.score", "absent", "", ""])
+    else:
+        score(warm)  # the caches of a search that has been running for a while
+        t, c = time.perf_counter(), time.process_time()
+        score(docs)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        rows.append([f"score() of {n:,} new candidates", f"{n / wall:,.0f}", f"{n / cpu:,.0f}",
+                     "≥ 2,000 (aim 10,000)"])
+    table("(f) scoring MobileNetV2-like candidates given as dicts (totals), candidates per second",
+          ["how", "per s (wall)", "per s (CPU)", "goal"], rows)
+
+
+# -- (g) start-up and (h) symbolic, against what they cannot avoid -------------------------------------
+
+
+def bench_startup(n: int) -> None:
+    cmds = {
+        'python -c "import click, yaml"': ([PY, "-c", "import click, yaml"], False),
+        "costcalc net resnet50.yaml (table, pipe)": (costcalc_cmd("net", str(SPEC)), False),
+        'python -c "import sympy"': ([PY, "-c", "import sympy"], False),
+        "costcalc net resnet152.yaml --set resolution=R --format json": (
+            costcalc_cmd("net", str(ROOT / "examples" / "resnet152.yaml"), "--set", "resolution=R", "--format", "json"),
+            False),
+    }
+    res = interleaved(cmds, n)
+    names = list(cmds)
+    rows = [[k, ms(b), ms(m)] for k, (b, m) in res.items()]
+    rows[1].append(f"{res[names[1]][0] / res[names[0]][0]:.2f}× (goal ≤ 1.5×)")
+    rows[3].append(f"{res[names[3]][0] / res[names[2]][0]:.2f}× (goal ≤ 1.5×)")
+    rows[0].append("")
+    rows[2].append("")
+    table(f"(g) start-up and symbolic end to end, best/median of {n} interleaved runs",
+          ["command", "best", "median", "÷ its floor"], rows)
+
+
+def bench_symbolic_scale() -> None:
+    from costcalc.network import evaluate_network, symbolic_totals
+    from costcalc.spec import load_spec
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for kind, (template, per_item) in SCALING_SPECS.items():
+            p = Path(d) / f"sym_{kind.split()[0]}.yaml"
+            text = template.format(reps=10_000 // per_item).replace("input: [8, 8, 64]", "input: [r, r, 64]")
+            text = text.replace("name: gen\n", "name: gen\nvars: {r: 8}\n", 1) if "vars:" not in text else \
+                text.replace("vars: {alpha: 1.0}", "vars: {alpha: 1.0, r: 8}")
+            p.write_text(text)
+            t, c = time.perf_counter(), time.process_time()
+            r = evaluate_network(load_spec(str(p), {"r": "R"}))
+            symbolic_totals(r)
+            rows.append([kind, f"{len(r.leaves):,}", ms(time.perf_counter() - t), ms(time.process_time() - c),
+                         "< 5 s"])
+    table("(h) symbolic scale: 10,000 layers at input R × R (load + evaluate + expanded totals)",
+          ["spec", "leaf layers", "wall", "CPU", "goal"], rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=15, help="runs per end-to-end command (default 15)")
     ap.add_argument("--peer-runs", type=int, default=3, help="runs per peer (default 3)")
     ap.add_argument("--quick", action="store_true", help="5 runs, peers once, no 100k-layer spec")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--only", nargs="*", metavar="SECTION",
+                    help="run only these sections: cli peers scaling symbolic sweeps score startup symscale")
     args = ap.parse_args()
     if args.quick:
         args.n, args.peer_runs = 5, 1
@@ -321,11 +483,26 @@ def main() -> None:
                platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
     print(f"machine: {os.cpu_count()} CPUs, {cpu}; Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "")
-    res = bench_cli(args.n)
-    if not args.no_peers:
-        bench_peers(args.peer_runs, res["costcalc net resnet50.yaml (table, pipe)"][0])
-    bench_scaling([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], 3)
-    bench_symbolic(3 if not args.quick else 1)
+    def want(section: str) -> bool:
+        return not args.only or section in args.only
+
+    if want("cli") or want("peers"):
+        res = bench_cli(args.n)
+        if not args.no_peers and want("peers"):
+            bench_peers(args.peer_runs, res["costcalc net resnet50.yaml (table, pipe)"][0])
+    if want("scaling"):
+        bench_scaling([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000], 3)
+    if want("symbolic"):
+        bench_symbolic(3 if not args.quick else 1)
+    if want("sweeps"):
+        bench_sweeps(1 if args.quick else 3)
+    if want("score"):
+        bench_score(1_000 if args.quick else 5_000)
+    if want("startup"):
+        bench_startup(args.n)
+    if want("symscale"):
+        bench_symbolic_scale()
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (2 cores shared with other jobs)")
 
 
 if __name__ == "__main__":

@@ -76,8 +76,20 @@ COST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cost))
 
 
 def total(costs) -> Cost:  # type: ignore[no-untyped-def]
-    """Sum an iterable of costs."""
-    acc = Cost()
-    for c in costs:
-        acc = acc + c
-    return acc
+    """Sum an iterable of costs, field by field. Numbers add as Python numbers; the formulas of a
+    field go into one ``sympy.Add`` (the same canonical sum as adding them one at a time, without
+    re-flattening a growing sum at every step, which makes n additions quadratic)."""
+    from costcalc.num import is_symbolic
+
+    costs = list(costs)
+    out = []
+    for f in COST_FIELDS:
+        values = [getattr(c, f) for c in costs]
+        terms = [v for v in values if type(v) is not int and is_symbolic(v)]
+        if len(terms) < 2:
+            out.append(sum(values, 0))
+            continue
+        import sympy
+
+        out.append(sympy.Add(*terms) + sum((v for v in values if not is_symbolic(v)), 0))
+    return Cost(*out)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping
 
-from costcalc.cost import Cost, Shape
+from costcalc.cost import Cost, Shape, total
 from costcalc.layers.base import Block, DimError, Layer, LayerType, get_type
-from costcalc.num import Num, is_int, normalize, to_sympy
+from costcalc.num import Num, is_int, is_symbolic, normalize, to_sympy
 
 
 @dataclass(frozen=True)
@@ -39,32 +39,45 @@ def walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int = 0,
     """
     if rows is None:
         rows = []
-    # Numeric networks repeat the same layer on the same shapes (``repeat: n``, a stage of equal
-    # blocks): evaluate each (layer, input shapes) once and replay its rows under the new path.
-    # Only for all-int shapes (the numeric path); rules are pure, so the replay is exact.
-    key = (layer, inputs)
-    if all(type(v) is int for s in inputs for v in s):
+    # Networks repeat the same layer on the same shapes (``repeat: n``, a stage of equal blocks):
+    # evaluate each (layer, input shapes) once and replay its rows under the new path. For int
+    # and symbolic shapes (formulas are built and simplified once per pair); rules are pure, so
+    # the replay is exact.
+    numeric = all(type(v) is int for s in inputs for v in s)
+    if numeric or all(type(v) is int or is_symbolic(v) for s in inputs for v in s):
+        # a symbolic evaluation depends on the mode (closed form or exact floors) and records what
+        # its closed form assumed (num.note_rounding): both are part of the replay
+        from costcalc.num import EXACT_FLOORS, ROUNDINGS
+
+        key: Any = (layer, inputs) if numeric else (layer, inputs, EXACT_FLOORS.get())
         try:
             hit = _EVALUATED.get(key)
         except TypeError:  # an unhashable field value: evaluate as usual
             hit, key = None, None
+        notes = None if numeric else ROUNDINGS.get()
+        if hit is not None and notes is not None and hit[3] is None:
+            hit = None  # evaluated before without recording its notes: again, recording them
         if hit is None and key is not None:
             sub: list[Row] = []
+            before = len(notes) if notes is not None else 0
             out, cost, _ = _walk(layer, inputs, "", 0, sub)
+            made = tuple(notes[before:]) if notes is not None else None
             hit = (out, cost, tuple((r.path, r.type, r.category, r.in_shape, r.out_shape, r.cost, r.depth, r.leaf)
-                                    for r in sub))
+                                    for r in sub), made)
             if len(_EVALUATED) >= 4096:
                 _EVALUATED.clear()
             _EVALUATED[key] = hit
+        elif hit is not None and notes is not None:
+            notes.extend(hit[3] or ())
         if hit is not None:
-            out, cost, template = hit
+            out, cost, template, _ = hit
             rows.extend(Row(path + p, t, c, i, o, k, depth + d, leaf) for p, t, c, i, o, k, d, leaf in template)
             return out, cost, rows
     return _walk(layer, inputs, path, depth, rows)
 
 
 #: (layer, input shapes) -> (output shape, cost, rows relative to the layer); see :func:`walk`
-_EVALUATED: dict[Any, tuple[Shape, Cost, tuple[Any, ...]]] = {}
+_EVALUATED: dict[Any, tuple[Shape, Cost, tuple[Any, ...], Any]] = {}
 
 
 def _walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int,
@@ -72,11 +85,12 @@ def _walk(layer: Layer, inputs: tuple[Shape, ...], path: str, depth: int,
     if isinstance(layer, Block):
         at = len(rows)
         rows.append(None)  # type: ignore[arg-type]  # the subtotal, filled in below
-        acc = Cost()
         nodes = layer.expand(inputs[0])
+        parts = []
         for node in nodes:
             _, c, _ = walk(node.layer, node.inputs, f"{path}.{node.name}", depth + 1, rows)
-            acc = acc + c
+            parts.append(c)
+        acc = total(parts)
         out = nodes[-1].out
         rows[at] = Row(path, layer.type_name, layer.category, inputs[0], out, acc, depth, leaf=False)
         return out, acc, rows

@@ -1,7 +1,7 @@
 """Explore designs as data: compare several networks, sweep a network's variables over a grid.
 
-Nothing here prints. :func:`compare` returns one :class:`~costcalc.network.NetResult` per spec plus
-the ratio of each total to the first network's; :func:`sweep` returns one :class:`SweepPoint` per
+Nothing here prints. :func:`compare` returns a :class:`~costcalc.results.Comparison` (one
+:class:`~costcalc.results.Network` per spec, and the ratio of each total to the first network's); :func:`sweep` returns one :class:`SweepPoint` per
 grid point. Renderers (:mod:`costcalc.render.explore`, :mod:`costcalc.render.plot`) format them.
 
 Sweeps re-walk the spec at every point, exactly as ``costcalc net`` would, so every number is the
@@ -18,25 +18,22 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Mapping, Sequence
 
-from costcalc.cost import COST_FIELDS, Cost
+from costcalc.cost import Cost
 from costcalc.errors import SpecError, UsageError
-from costcalc.network import NetResult, evaluate_network
+from costcalc.metrics import NAMES, value
+from costcalc.network import evaluate_network
 from costcalc.num import is_int, normalize, to_sympy
 
-#: Quantities compared and swept, in display order (``flops`` and ``bytes`` are derived).
-QUANTITIES: tuple[str, ...] = ("macs", "flops", *COST_FIELDS[1:], "bytes")
+#: Quantities compared and swept, in display order (the metrics table's names).
+QUANTITIES: tuple[str, ...] = NAMES
 
 #: Largest grid a sweep accepts (each point re-walks the spec).
 MAX_POINTS = 100_000
 
 
 def quantity(c: Cost, name: str, dtype_bytes: int = 4) -> Any:
-    """One named quantity of a cost: a :class:`Cost` field, ``flops`` or ``bytes``."""
-    if name == "flops":
-        return c.flops
-    if name == "bytes":
-        return c.bytes(dtype_bytes)
-    return getattr(c, name)
+    """One named quantity of a cost (see :mod:`costcalc.metrics`)."""
+    return value(c, name, dtype_bytes)
 
 
 def ratio(a: Any, b: Any) -> Any:
@@ -48,7 +45,7 @@ def ratio(a: Any, b: Any) -> Any:
 
     if b == 0:
         return None
-    return normalize(sympy.simplify(to_sympy(a) / to_sympy(b)))
+    return normalize(sympy.factor(sympy.cancel(to_sympy(a) / to_sympy(b))))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,51 +69,29 @@ def _read(path: str) -> Any:
 # compare
 
 
-@dataclass
-class Compared:
-    """Networks side by side: ``results[0]`` is the reference for ``ratio_to_first``."""
-
-    results: list[NetResult]
-    dtype_bytes: int = 4
-
-    def ratios(self, i: int) -> dict[str, Any]:
-        """Each quantity of network ``i`` divided by the first network's (exact)."""
-        first, this = self.results[0].totals, self.results[i].totals
-        return {q: ratio(quantity(this, q, self.dtype_bytes), quantity(first, q, self.dtype_bytes))
-                for q in QUANTITIES}
-
-    def categories(self) -> list[str]:
-        """Every layer category of any network, the first network's order first."""
-        seen: dict[str, None] = {}
-        for r in self.results:
-            items = list(r.by_type.items())
-            if all(is_int(c.macs) for _, c in items):
-                items.sort(key=lambda kv: -kv[1].macs)
-            for k, _ in items:
-                seen.setdefault(k, None)
-        return list(seen)
-
-
-def compare(paths: Sequence[str], overrides: Mapping[str, str] | None = None, dtype_bytes: int = 4) -> Compared:
-    """Evaluate every spec in ``paths``. Each ``--set`` override applies to every spec that declares
-    that variable; an override no spec declares is an error naming the specs' variables."""
-    from costcalc.spec import build_spec
+def compare(paths: Sequence[Any], overrides: Mapping[str, str] | None = None, dtype_bytes: int = 4,
+            assume: Sequence[str] = (), exact: bool = False) -> Any:
+    """Evaluate every spec in ``paths`` (paths or spec mappings) into a
+    :class:`~costcalc.results.Comparison`. Each ``--set`` override applies to every spec that
+    declares that variable; an override no spec declares is an error naming the specs'
+    variables."""
+    from costcalc.results import Comparison, _document, load_network
 
     if not paths:
         raise UsageError("compare needs at least one spec")
     overrides = dict(overrides or {})
-    docs = [_read(p) for p in paths]
-    declared = [spec_vars(d) for d in docs]
+    docs = [_document(p) for p in paths]
+    declared = [spec_vars(d) for d, _ in docs]
     for k in overrides:
         if not any(k in names for names in declared):
             known = sorted({n for names in declared for n in names})
             raise SpecError(f"--set {k}: none of the specs has a variable {k!r} "
                             f"(variables: {', '.join(known) or 'none'})")
-    results = []
-    for path, doc, names in zip(paths, docs, declared):
+    networks = []
+    for (doc, file), names in zip(docs, declared):
         mine = {k: v for k, v in overrides.items() if k in names}
-        results.append(evaluate_network(build_spec(doc, path, mine)))
-    return Compared(results, dtype_bytes)
+        networks.append(load_network(doc, mine, assume, exact, file=file, assume_where_symbolic=len(docs) > 1))
+    return Comparison(networks, dtype_bytes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -131,6 +106,8 @@ class SweepPoint:
     vars: dict[str, Any]
     totals: Cost
     by_type: dict[str, Cost]
+    #: where the point's formulas hold (symbolic points only)
+    conditions: Any = None
 
 
 @dataclass
@@ -214,28 +191,46 @@ def parse_sweep_sets(items: Sequence[str]) -> tuple[dict[str, list[str]], dict[s
     return axes, fixed
 
 
-def sweep(path: str, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str] | None = None,
-          on_point: Callable[[int, int], None] | None = None) -> Sweep:
+def sweep(path: Any, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str] | None = None,
+          on_point: Callable[[int, int], None] | None = None, jobs: int = 1) -> Sweep:
     """Evaluate ``path`` at every point of the grid ``axes`` (the product of the value lists, first
-    axis slowest). ``on_point(done, total)`` is called after each point (for a progress bar)."""
+    axis slowest), compiled (:mod:`costcalc.compiled`: identical to walking each point), in ``jobs``
+    processes. ``on_point(done, total)`` reports progress (for a progress bar). A grid where a
+    variable is a symbol is walked point by point, each point a formula with its conditions."""
+    from costcalc.compiled import grid_overrides, sweep_points
+    from costcalc.num import noting_roundings
     from costcalc.spec import build_spec
 
+    from costcalc.results import _document
+
     fixed = dict(fixed or {})
-    doc = _read(path)  # parsed once; build_spec does not modify it
+    doc, path = _document(path)  # parsed once; build_spec does not modify it
     names = list(axes)
     total = 1
     for k in names:
         total *= len(axes[k])
     if total > MAX_POINTS:
         raise UsageError(f"sweep of {total:,} points exceeds the limit {MAX_POINTS:,}")
+    swept_all = [dict(zip(names, values)) for values in itertools.product(*(axes[k] for k in names))]
+    symbolic = bool(swept_all) and build_spec(doc, path, {**fixed, **swept_all[0]}).symbolic
     points: list[SweepPoint] = []
     name = ""
-    for n, values in enumerate(itertools.product(*(axes[k] for k in names)), 1):
-        swept = dict(zip(names, values))
-        spec = build_spec(doc, path, {**fixed, **swept})
-        result = evaluate_network(spec)
+    if not symbolic:
+        name, results = sweep_points(doc, path, grid_overrides(axes, fixed), jobs, on_point)
+        points = [SweepPoint(s, r.vars, r.totals, r.by_type) for s, r in zip(swept_all, results)]
+    for n, swept in enumerate(swept_all if symbolic else [], 1):
+        with noting_roundings() as roundings:
+            spec = build_spec(doc, path, {**fixed, **swept})
+            result = evaluate_network(spec)
         name = spec.name
-        points.append(SweepPoint(swept, dict(spec.vars), result.totals, result.by_type))
+        conditions = None
+        if spec.symbolic:  # a variable fixed to a name: each point is a formula with its conditions
+            from costcalc.conditions import collect
+            from costcalc.results import canonical_result
+
+            result = canonical_result(result)
+            conditions = collect(result.rows, roundings)
+        points.append(SweepPoint(swept, dict(spec.vars), result.totals, result.by_type, conditions))
         if on_point is not None:
             on_point(n, total)
     if not points:  # no axes and nothing fixed still gives one point, so only an empty list lands here
@@ -243,5 +238,5 @@ def sweep(path: str, axes: Mapping[str, Sequence[str]], fixed: Mapping[str, str]
     return Sweep(name, path, {k: list(v) for k, v in axes.items()}, fixed, points)
 
 
-__all__ = ["QUANTITIES", "Compared", "Sweep", "SweepPoint", "compare", "parse_sweep_sets", "quantity", "ratio",
+__all__ = ["QUANTITIES", "Sweep", "SweepPoint", "compare", "parse_sweep_sets", "quantity", "ratio",
            "split_values", "sweep"]

@@ -26,7 +26,9 @@ to ``int``, and a Python ``float`` is never returned. Values in ``names`` may be
 expressions: operators then build sympy expressions, ``/`` stays ``/``, and ``//`` on a symbolic
 operand is plain ``/`` (the same convention as ``int``/``round``/``floor``/``ceil``/
 ``make_divisible``, which return symbolic arguments unchanged: symbolic closed forms are the
-unrounded ones; ``sympy.floor`` terms would only obscure them). ``%`` on a symbolic operand is an
+unrounded ones, and each such step notes the condition under which it is exact for
+:mod:`costcalc.conditions`; :func:`costcalc.num.exact_floors` keeps the rounding as ``floor``
+terms instead). ``%`` on a symbolic operand is an
 error. ``min``/``max`` with a symbolic argument give ``sympy.Min``/``sympy.Max``. sympy is never
 imported by this module except inside ``min``/``max`` when a value already is a sympy object.
 
@@ -89,22 +91,53 @@ def _is_symbolic(value: object) -> bool:
 
 def _int(x: Value) -> Value:
     """``int(x)``: truncate toward zero, like Python's ``int``; symbolic values unchanged."""
-    return x if _is_symbolic(x) else math.trunc(x)
+    return _rounded("int", x) if _is_symbolic(x) else math.trunc(x)
 
 
 def _round(x: Value) -> Value:
     """``round(x)``: Python's round-half-to-even, to an ``int``; symbolic values unchanged."""
-    return x if _is_symbolic(x) else round(x)
+    return _rounded("round", x) if _is_symbolic(x) else round(x)
 
 
 def _floor(x: Value) -> Value:
     """``floor(x)``: largest integer <= x; symbolic values unchanged."""
-    return x if _is_symbolic(x) else math.floor(x)
+    return _rounded("floor", x) if _is_symbolic(x) else math.floor(x)
 
 
 def _ceil(x: Value) -> Value:
     """``ceil(x)``: smallest integer >= x; symbolic values unchanged."""
-    return x if _is_symbolic(x) else math.ceil(x)
+    return _rounded("ceil", x) if _is_symbolic(x) else math.ceil(x)
+
+
+def _rounded(kind: str, x: Any, divisor: Value = 1, min_value: Value | None = None) -> Value:
+    """A rounding function applied to a symbolic ``x``. Closed forms are the unrounded ones: ``x``
+    is returned, and the condition under which that is exact (``x/divisor`` is an integer, ``x``
+    at least ``min_value``) is noted for :mod:`costcalc.conditions`. Under
+    :func:`costcalc.num.exact_floors` the rounding is kept as sympy ``floor``/``ceiling`` terms."""
+    from costcalc.num import EXACT_FLOORS, note_rounding
+
+    if not EXACT_FLOORS.get():
+        note_rounding(x / divisor, None if min_value is None else min_value / divisor)
+        return x / divisor if kind == "//" else x
+    import sympy  # lazy: only reached when a value already is a sympy object
+
+    if kind == "floor":
+        return sympy.floor(x)
+    if kind == "ceil":
+        return sympy.ceiling(x)
+    if kind == "int":  # toward zero
+        return sympy.Piecewise((sympy.floor(x), x >= 0), (sympy.ceiling(x), True))
+    if kind == "round":  # half to even, as Python's round
+        n = sympy.floor(x + sympy.Rational(1, 2))
+        tie = sympy.And(sympy.Eq(n, x + sympy.Rational(1, 2)), sympy.Eq(sympy.Mod(n, 2), 1))
+        return sympy.Piecewise((n - 1, tie), (n, True))
+    if kind == "make_divisible":
+        new_v = sympy.Max(divisor if min_value is None else min_value,
+                          sympy.floor(x / divisor + sympy.Rational(1, 2)) * divisor)
+        return sympy.Piecewise((new_v + divisor, new_v < sympy.Rational(9, 10) * x), (new_v, True))
+    if kind == "//":
+        return sympy.floor(x / divisor)
+    raise ValueError(f"unknown rounding {kind}")
 
 
 def _min(first: Value, *rest: Value) -> Value:
@@ -137,6 +170,10 @@ def _make_divisible(v: Value, divisor: Value = 8, min_value: Value | None = None
     defaulting to ``divisor``; then ``new_v += divisor`` if ``new_v < 0.9 * v`` (never round down by
     more than 10 %). Symbolic arguments: ``v`` is returned unchanged.
     """
+    if _is_symbolic(v) and not any(_is_symbolic(a) for a in (divisor, min_value)):
+        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor <= 0:
+            raise ValueError(f"divisor must be a positive integer, got {divisor}")
+        return _rounded("make_divisible", v, divisor, min_value)
     if any(_is_symbolic(a) for a in (v, divisor, min_value)):
         return v
     if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor <= 0:
@@ -239,6 +276,7 @@ def _decimal(literal: str, text: str) -> Value:
     return _exact(Fraction(m * 10**scale) if scale >= 0 else Fraction(m, 10**-scale), text)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_number(text: str) -> int | Fraction | None:
     """A plain number literal (``"224"``, ``"0.75"``, ``"-1e3"``) as an exact value, else None.
 
@@ -421,8 +459,8 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
             ast.USub: operator.neg,
             ast.UAdd: operator.pos,
             ast.Not: operator.not_,
-            ast.Eq: operator.eq,
-            ast.NotEq: operator.ne,
+            ast.Eq: self._eq,
+            ast.NotEq: self._ne,
             ast.Lt: operator.lt,
             ast.LtE: operator.le,
             ast.Gt: operator.gt,
@@ -474,6 +512,23 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
             reason = _CALL_PREFIX.sub("", str(exc)) or type(exc).__name__
             _fail(f"invalid call to {name}() in {_quote(self.text)}: {reason}", exc)
 
+    def _eq(self, a: Value, b: Value) -> bool:
+        """``a == b``; with a symbol, sympy decides (``2*x == x + x``) or it is an error: Python's
+        ``==`` on sympy objects compares structure, so ``groups == 1`` would silently be False."""
+        if not (_is_symbolic(a) or _is_symbolic(b)):
+            return bool(a == b)
+        import sympy  # lazy: only reached when a value already is a sympy object
+
+        diff = sympy.simplify(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True)) \
+            if not isinstance(a, bool) and not isinstance(b, bool) else None
+        if diff is not None and diff.is_zero is not None:
+            return bool(diff.is_zero)
+        _fail(f"cannot decide {a} == {b} in {_quote(self.text)}: it depends on a symbolic variable "
+              "(give it a number)")
+
+    def _ne(self, a: Value, b: Value) -> bool:
+        return not self._eq(a, b)
+
     @staticmethod
     def _div(a: Value, b: Value) -> Value:
         if isinstance(a, int) and isinstance(b, int):
@@ -484,7 +539,7 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
     def _floordiv(a: Value, b: Value) -> Value:
         # Symbolic closed forms are the unrounded ones: R // 32 is R/32, not floor(R/32).
         if _is_symbolic(a) or _is_symbolic(b):
-            return _Evaluator._div(a, b)
+            return _rounded("//", a, b)
         return a // b
 
     def _mod(self, a: Value, b: Value) -> Value:
@@ -568,8 +623,10 @@ def evaluate(
     # Specs repeat the same text many times (``repeat: 1000``, every layer's ``M: 64*alpha``): the
     # value is a pure function of the text, the values of the names it uses and the limits, so it
     # is cached (successes only: an error is recomputed, and raised, every time).
+    # Not with symbols: a symbolic value notes the roundings it skips (costcalc.conditions), and
+    # under costcalc.num.exact_floors keeps them, so it must be computed every time.
     key: Any = None
-    if functions is None:
+    if functions is None and not any(_is_symbolic(names[n]) for n in ids if n in names):
         key = (source, tuple(LIMITS.values()),
                tuple((n, type(names[n]), names[n]) if n in names else n for n in ids))
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from costcalc.cost import COST_FIELDS, Cost, Shape
+from costcalc.cost import COST_FIELDS, Cost, Shape, total
 from costcalc.engine import Row, walk
 from costcalc.errors import SpecError
 from costcalc.layers.base import DimError
-from costcalc.num import is_int
+from costcalc.num import is_int, paused_gc
 from costcalc.spec import MAX_LAYERS, NetworkSpec
 
 
@@ -32,15 +32,20 @@ class NetResult:
 def evaluate_network(spec: NetworkSpec) -> NetResult:
     """Evaluate every layer of ``spec`` in order (the graph is flat and topologically sorted: each
     layer names the tensors it takes). Errors name the file, line, layer and value."""
+    with paused_gc():
+        return _evaluate_network(spec)
+
+
+def _evaluate_network(spec: NetworkSpec) -> NetResult:
     rows: list[Row] = []
     shapes: dict[str, Shape] = {"input": spec.input}
-    totals = Cost()
     group_at: dict[int, list[Any]] = {}
     for g in spec.groups:
         if g.end > g.start:
             group_at.setdefault(g.start, []).append(g)
     open_groups: list[tuple[Any, int]] = []  # (group, row index of its subtotal)
     leaves = 0
+    parts: list[Cost] = []
     x = spec.input
     for idx, nl in enumerate(spec.layers):
         while open_groups and open_groups[-1][0].end <= idx:
@@ -64,24 +69,22 @@ def evaluate_network(spec: NetworkSpec) -> NetResult:
         if any(is_int(v) and v < 1 for v in x):
             raise SpecError(f"{spec.source}:{nl.where}: layer {nl.path}: output shape {tuple(x)} has a "
                             "size below 1 (stride or kernel too large for the input)")
-        totals = totals + cost
+        parts.append(cost)
         shapes[nl.path] = x
     while open_groups:
         _close_group(rows, open_groups.pop(), shapes)
     out = shapes[spec.output] if spec.output else x
-    by_type: dict[str, Cost] = {}
+    per_type: dict[str, list[Cost]] = {}
     for r in rows:
         if r.leaf:
-            by_type[r.category] = by_type.get(r.category, Cost()) + r.cost
-    return NetResult(spec, rows, totals, out, by_type)
+            per_type.setdefault(r.category, []).append(r.cost)
+    by_type = {k: total(v) for k, v in per_type.items()}
+    return NetResult(spec, rows, total(parts), out, by_type)
 
 
 def _close_group(rows: list[Row], item: tuple[Any, int], shapes: dict[str, Shape]) -> None:
     g, at = item
-    acc = Cost()
-    for r in rows[at + 1:]:
-        if r is not None and r.leaf:
-            acc = acc + r.cost
+    acc = total(r.cost for r in rows[at + 1:] if r is not None and r.leaf)
     rows[at] = Row(g.path, "group", "group", shapes[g.input], shapes[g.output], acc, g.depth, leaf=False)
 
 

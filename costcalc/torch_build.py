@@ -14,7 +14,8 @@ Every module that corresponds to a costcalc row carries that row's path in ``cos
 The modules keep costcalc's shape model: tensors stay 4-D (N, C, H, W) throughout; ``fc`` flattens
 its input and returns ``(1, M, 1, 1)``, costcalc's 1×1×M; a sequence of L tokens of width D
 (costcalc's L×1×D) is ``(1, D, L, 1)``, and per-position modules (``nn.Linear``, ``nn.LayerNorm``)
-run channels-last on it.
+run channels-last on it. A whole network whose output is 1×1×M (an ``fc``, or a global pool as in
+SqueezeNet) returns ``(1, M)`` like torchvision's classifiers.
 
 PyTorch is an optional dependency: this module imports it at import time, so only
 ``costcalc verify`` and its tests import this module.
@@ -555,19 +556,23 @@ class NetworkModule(nn.Module):
     output the network returns."""
 
     def __init__(self, names: Sequence[str], modules: Sequence[nn.Module],
-                 sources: Sequence[tuple[int, ...]], name: str = "network", output: int = -2):
+                 sources: Sequence[tuple[int, ...]], name: str = "network", output: int = -2,
+                 flatten: bool = False):
         super().__init__()
         self.layers = nn.ModuleDict({module_name(n): m for n, m in zip(names, modules)})
         self.order = [module_name(n) for n in names]
         self.sources = [tuple(s) for s in sources]
         self.spec_name = name
         self.output = len(names) - 1 if output == -2 else output
+        #: a classifier (a 1×1×M output) returns (N, M) logits, as torchvision's models do
+        self.flatten = flatten
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outs: list[torch.Tensor] = []
         for key, src in zip(self.order, self.sources):
             outs.append(self.layers[key](*(x if i < 0 else outs[i] for i in src)))
-        return x if self.output < 0 else outs[self.output]
+        y = x if self.output < 0 else outs[self.output]
+        return y.flatten(1) if self.flatten else y
 
 
 def _network_inputs(spec: Any) -> list[tuple[tuple[Shape, ...], tuple[int, ...]]]:
@@ -608,8 +613,9 @@ def to_torch(obj: Any, *inputs: Shape, path: str | None = None) -> nn.Module:
         mods = [_layer_module(nl.layer, ins, nl.path) for nl, (ins, _) in zip(obj.layers, plan)]
         index = {nl.path: i for i, nl in enumerate(obj.layers)}
         output = index.get(getattr(obj, "output", "") or obj.layers[-1].path, -1)
+        out = obj.layers[output].layer.out_shape(*plan[output][0]) if output >= 0 else obj.input
         return NetworkModule([nl.path for nl in obj.layers], mods, [s for _, s in plan],
-                             getattr(obj, "name", "network"), output)
+                             getattr(obj, "name", "network"), output, flatten=(out[0], out[1]) == (1, 1))
     raise TypeError(f"to_torch() takes a costcalc Layer or NetworkSpec, not {type(obj).__name__}")
 
 

@@ -35,6 +35,8 @@ from costcalc.cost import COST_FIELDS, Cost, Shape
 from costcalc.errors import CostcalcError
 from costcalc.layers.base import Block, Builder, Layer
 from costcalc.layers.conv import FC, Conv
+from costcalc.layers.modern import ChannelGate, ConvTranspose, LayerScale, Upsample
+from costcalc.layers.norm import GroupNorm, LayerNorm
 from costcalc.layers.primitives import (
     Activation,
     AdaptivePool,
@@ -48,7 +50,17 @@ from costcalc.layers.primitives import (
     Pool,
     Unknown,
 )
-from costcalc.num import Num, is_int, pair
+from costcalc.layers.transformer import (
+    AttentionContext,
+    AttentionScores,
+    AttentionSoftmax,
+    ClassToken,
+    Linear,
+    PosEmbed,
+    SelectToken,
+    Tokens,
+)
+from costcalc.num import Num, div, is_int, pair
 
 #: largest batch size accepted (a clear bound for a sanity check; the arithmetic itself is exact)
 MAX_BATCH = 1_000_000
@@ -76,7 +88,9 @@ class Saved:
     the layer creates for backward (BatchNorm's statistics, max pooling's indices) of ``elements``
     elements, per image if ``per_image`` else in total, ``itemsize`` bytes each (``None``: the
     training dtype). An input or output is counted as its whole storage: a view (channel split)
-    keeps its base alive.
+    keeps its base alive. ``batch_one_view``: a ``"new"`` tensor that is a copy at every batch
+    size but 1, where it is a view of input ``index`` instead (PyTorch reshapes without copying
+    when the batch axis has one element): at batch 1 that input's storage is saved.
     """
 
     tensor: str
@@ -85,6 +99,7 @@ class Saved:
     per_image: bool = True
     itemsize: int | None = None
     label: str = ""
+    batch_one_view: bool = False
 
 
 INPUT = Saved("input")
@@ -280,6 +295,170 @@ def _split(layer: ChannelSplit, inputs: tuple[Shape, ...], out: Shape) -> Backwa
     """A narrow view of the input: it shares the input's storage, so a layer saving the half keeps
     the whole input alive."""
     return Backward(view=True)
+
+
+# -- normalization with statistics of the tensor itself -----------------------------------------
+
+
+def _norm(x: Shape, groups: Num) -> Backward:
+    """LayerNorm and GroupNorm: a group of n elements normalized together, γ and β per channel.
+    γ and β gradients, summed over the batch and the positions: x̂ = (x − μ)·σ⁻¹ recomputed (2),
+    dy·x̂ (1), Σdy·x̂ and Σdy (2): 5 per element. Input gradient, g = dy·γ (γ varies inside a
+    group, unlike BatchNorm's): g (1), Σg and Σg·x̂ over the group (3), g − mean(g) − x̂·mean(g·x̂)
+    (3), ·σ⁻¹ (1): 8 per element, and the two means (2) per group. Saves its input and the
+    group's mean and 1/σ (``native_layer_norm`` / ``native_group_norm``: one each per group per
+    image, in the dtype)."""
+    return Backward(input_elementwise=8 * x.elements + 2 * groups, weight_elementwise=5 * x.elements,
+                    saves=(INPUT, Saved("new", elements=2 * groups, label="mean, rstd")), param_tensors=2)
+
+
+@backward_rule(LayerNorm)
+def _layernorm(layer: LayerNorm, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """Each of the H·W positions is a group of N elements: see :func:`_norm` (2·H·W statistics
+    per image)."""
+    x = inputs[0]
+    return _norm(x, x.h * x.w)
+
+
+@backward_rule(GroupNorm)
+def _groupnorm(layer: GroupNorm, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """G groups of H·W·N/G elements per image: see :func:`_norm` (2·G statistics per image)."""
+    return _norm(inputs[0], layer.G)
+
+
+# -- per-position linear layers and transposed convolutions -------------------------------------
+
+
+@backward_rule(Linear)
+def _linear(layer: Linear, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """nn.Linear on each of the H·W positions: dx = dy·W and dW = dyᵀ·x, H·W·N·M multiply-adds
+    each (the forward count); db = Σ dy over the positions: H·W·M adds per image. Saves its input
+    as the (positions × N) matrix ``mm`` multiplies: the input's storage when the input is
+    channels-last, a copy of the same size otherwise (``to_torch``'s NCHW tensors); either way
+    H·W·N elements per image."""
+    x = inputs[0]
+    macs = x.elements * out.c
+    return Backward(input_macs=macs, weight_macs=macs, weight_elementwise=out.elements if layer.bias else 0,
+                    saves=(INPUT,), param_tensors=2 if layer.bias else 1)
+
+
+@backward_rule(ConvTranspose)
+def _conv_transpose(layer: ConvTranspose, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """Input gradient: an ordinary convolution of the output gradient with the weights, one
+    multiply-add per (input position, weight) pair: H·W·N·K²·M/G, the forward count. Weight
+    gradient: each weight meets each input position once: H·W·N·K²·M/G again (a weight sees only
+    its group's M/G output channels; FlopCounterMode counts all M, G times too many, as for a
+    grouped conv). Bias gradient: a sum over the output positions, H′·W′·M. Saves its input (and
+    its weight, a parameter)."""
+    macs = layer.cost(*inputs).macs
+    return Backward(input_macs=macs, weight_macs=macs, weight_elementwise=out.elements if layer.bias else 0,
+                    saves=(INPUT,), param_tensors=2 if layer.bias else 1)
+
+
+#: elementwise ops of the input gradient per *output* element of each interpolation mode
+UPSAMPLE_BACKWARD: Mapping[str, int] = {
+    "nearest": 1,  # each output gradient added into its source input element
+    "bilinear": 8,  # each output gradient times its 4 weights, added into the 4 neighbours
+}
+
+
+@backward_rule(Upsample)
+def _upsample(layer: Upsample, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """The input gradient scatters each output gradient back to the input elements it was made
+    from: nearest, 1 add per output element (max pooling's scatter-add); bilinear, 4 multiplies by
+    the interpolation weights and 4 adds per output element. ``upsample_nearest2d`` and
+    ``upsample_bilinear2d`` save no tensor (sizes and scales only)."""
+    return Backward(input_elementwise=UPSAMPLE_BACKWARD[layer.mode] * out.elements)
+
+
+# -- per-channel scales -------------------------------------------------------------------------
+
+
+@backward_rule(LayerScale)
+def _layer_scale(layer: LayerScale, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """y = γ·x with γ per channel: dx = dy·γ (1 multiply per element), dγ = Σ dy·x over the
+    positions (1 multiply + 1 add per element). Saves its input (for dγ) and γ (a parameter)."""
+    n = inputs[0].elements
+    return Backward(input_elementwise=n, weight_elementwise=2 * n, saves=(INPUT,), param_tensors=1)
+
+
+backward_rule(ChannelGate)(_mul)  # RegNetY's SE multiply: a map times a 1×1×N gate, as ``mul``
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+@backward_rule(Tokens)
+def _tokens(layer: Tokens, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """A reshape of a contiguous map (a conv's output, as in ViT's patch embedding): a view of
+    its input; its gradient is the output gradient reshaped. Nothing saved, no arithmetic."""
+    return Backward(view=True)
+
+
+@backward_rule(ClassToken)
+def _class_token(layer: ClassToken, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """A concatenation (saves nothing; the input gradient is a slice of the output gradient). The
+    token is expanded over the batch, so its gradient sums the first row of the output gradient
+    over the images: N adds per image."""
+    return Backward(weight_elementwise=inputs[0].c, param_tensors=1)
+
+
+@backward_rule(PosEmbed)
+def _pos_embed(layer: PosEmbed, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """An add (saves nothing; the input gradient is the output gradient). The embedding is
+    broadcast over the batch, so its gradient sums the output gradient over the images: H·W·N
+    adds per image."""
+    return Backward(weight_elementwise=inputs[0].elements, param_tensors=1)
+
+
+@backward_rule(SelectToken)
+def _select_token(layer: SelectToken, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """``x[:, 0]``: a view of its input (a layer saving the token keeps every token alive); the
+    input gradient writes the output gradient into zeros (a copy). Nothing saved."""
+    return Backward(view=True)
+
+
+# -- attention -----------------------------------------------------------------------------------
+
+
+def _head_operands(heads: Num, qkv: int, L: Num, d: Num, *labels: str) -> tuple[Saved, ...]:
+    """The per-head Q, K or V operands ``bmm`` saves, cut from the packed Q, K, V (input ``qkv``).
+    ``matmul`` folds (image, head) into one batch axis, which the packed layout allows only with one
+    head or one image: then each operand is a view of the packed input (its storage, 3·L·D per
+    image, kept whole, once); otherwise a copy of L·D elements per image. A symbolic h is taken to
+    be more than one head."""
+    if is_int(heads) and heads == 1:
+        return (Saved("input", qkv),)
+    return tuple(Saved("new", elements=L * d, label=label, batch_one_view=True, index=qkv) for label in labels)
+
+
+@backward_rule(AttentionScores)
+def _attention_scores(layer: AttentionScores, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """S = Q·Kᵀ·s per head: dQ = dS·K and dK = dSᵀ·Q, L²·D/h multiply-adds each per head: 2·L²·D
+    (both flow into the packed Q, K, V input); the scale's gradient, 1 multiply per score
+    (h·L²). Saves Q and Kᵀ as ``bmm`` multiplies them (see :func:`_head_operands`)."""
+    x = inputs[0]
+    L, d = x.h * x.w, div(x.c, 3)
+    return Backward(input_macs=2 * L * L * d, input_elementwise=out.elements,
+                    saves=_head_operands(layer.heads, 0, L, d, "Q", "Kᵀ"))
+
+
+@backward_rule(AttentionSoftmax)
+def _softmax(layer: AttentionSoftmax, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """dx = y·(dy − Σ dy·y) over each row: dy·y (1), the row sum (1), the subtraction (1), ·y (1):
+    4 per score. Saves its output."""
+    return Backward(input_elementwise=4 * out.elements, saves=(OUTPUT,))
+
+
+@backward_rule(AttentionContext)
+def _attention_context(layer: AttentionContext, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """Y = A·V per head: dA = dY·Vᵀ and dV = Aᵀ·dY, L²·D/h multiply-adds each per head: 2·L²·D.
+    Saves A (its first input: the softmax's output, already saved there) and V as ``bmm``
+    multiplies it (see :func:`_head_operands`)."""
+    qkv = inputs[1]
+    L, d = qkv.h * qkv.w, div(qkv.c, 3)
+    return Backward(input_macs=2 * L * L * d,
+                    saves=(Saved("input", 0), *_head_operands(inputs[0].c, 1, L, d, "V")))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -490,11 +669,14 @@ def check_optimizer(name: str) -> str:
 
 
 def train_steps(steps: Sequence[Step], batch: int, dtype_bytes: int,
-                external: Mapping[int, tuple[Shape, bool]]) -> list[TrainRow]:
+                external: Mapping[int, tuple[Shape, bool]], views_batch: int | None = None) -> list[TrainRow]:
     """Training costs of ``steps`` at ``batch``. ``external`` gives each external input tensor's
     shape and whether it needs a gradient (a network's input does not; a layer studied on its own
-    sits inside a network, so its inputs do)."""
+    sits inside a network, so its inputs do). ``views_batch`` (default ``batch``) is the batch size
+    that decides which saved tensors are views (``Saved.batch_one_view``): per-image formulas are
+    counted at batch 1 but describe a step at another batch size."""
     batch = check_batch(batch)
+    views_batch = batch if views_batch is None else views_batch
     requires: dict[int, bool] = {t: g for t, (_, g) in external.items()}
     storage: dict[int, int] = {t: t for t in external}  # tensor → the tensor owning its storage
     elements: dict[int, Num] = {t: s.elements for t, (s, _) in external.items()}  # per image
@@ -534,15 +716,17 @@ def train_steps(steps: Sequence[Step], batch: int, dtype_bytes: int,
         saved: list[SavedStorage] = []
         if recorded:
             for k, s in enumerate(bw.saves):
-                if s.tensor == "new":
+                if s.tensor == "new" and not (s.batch_one_view and views_batch == 1):
                     key: Any = (i, k)
                     count = s.elements * batch if s.per_image else s.elements
                     label = s.label or "new"
                 else:
-                    t = st.inputs[s.index] if s.tensor == "input" else i
+                    t = st.inputs[s.index] if s.tensor != "output" else i
                     key = storage[t]
                     count = elements[key] * batch
-                    label = f"{s.tensor} {s.index}" if s.tensor == "input" and len(st.inputs) > 1 else s.tensor
+                    label = "output" if s.tensor == "output" else f"input {s.index}" if len(st.inputs) > 1 else "input"
+                    if s.tensor == "new":  # batch_one_view at batch 1: the input's storage
+                        label = f"{s.label}: {label}"
                     if key != t:
                         label += f" (a view of {_tensor_name(steps, key)})"
                 if key in seen:
@@ -665,7 +849,7 @@ def train_layer(report: Any, batch: int = 1, dtype_bytes: int = 4) -> LayerTrain
                                  (report.layer, report.inputs, "v")):
         steps = layer_steps(layer, tuple(inputs), report.type)
         ext = {-1 - i: (s, True) for i, s in enumerate(inputs)}
-        leaves = train_steps(steps, batch if world == "v" else 1, dtype_bytes, ext)
+        leaves = train_steps(steps, batch if world == "v" else 1, dtype_bytes, ext, views_batch=batch)
         out.append((leaves, sum_rows(leaves, report.type, report.type, 0, inputs[0], steps[-1].out_shape)))
     notes = ["the layer's input is taken to need a gradient, as inside a network; as a network's first layer "
              "its input-gradient MACs are 0"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -71,6 +72,8 @@ SPEC_CASES = [
     ('bomb_shift', 1, "bomb_shift.yaml:3:18: layer conv1: M: '1<<10**9' is not allowed: shift operator '<<'"),
     ('bool_bias_number', 1, 'bool_bias_number.yaml:3:18: layer conv1: bias must be true or false, got 1'),
     ('bool_bn_string', 1, "bool_bn_string.yaml:3:18: layer conv1: bn must be true or false, got 'yes please'"),
+    ('mul_channels', 1, 'mul_channels.yaml:7:5: layer mul1: input=(1, 1, 16) × (8, 8, 8): mul needs equal channels'),
+    ('mul_spatial', 1, 'mul_spatial.yaml:6:5: layer mul1: input=(4, 4, 16) × (8, 8, 16): mul needs a 1×1×C gate or equal shapes (H differs)'),
     ('concat_spatial_mismatch', 1, 'concat_spatial_mismatch.yaml:5:5: layer concat1: input=(4, 4, 16) ++ (8, 8, 8): concat needs equal H'),
     ('conv_transpose_no_output', 1, 'conv_transpose_no_output.yaml:3:5: layer conv_transpose1: P=3: padding leaves no output: H′ = (2−1)·1 − 2·3 + 1·(3−1) + 0 + 1 = -2'),
     ('conv_transpose_output_padding', 1, 'conv_transpose_output_padding.yaml:3:5: layer conv_transpose1: output_padding=2: must be smaller than the stride S=2 or the dilation D=1'),
@@ -121,6 +124,8 @@ SPEC_CASES = [
     ('graph_prev_first', 1, "graph_prev_first.yaml:7:21: layer stage.0.add1: from: 'prev.a': there is no 'prev' reference; in a repeated group, 'in' is this repetition's input, which is the previous repetition's output"),
     ('graph_reserved_name', 1, "graph_reserved_name.yaml:3:18: name 'in' is reserved for references (in: this group's input, input: the network's); choose another"),
     ('graph_unknown_name', 1, "graph_unknown_name.yaml:7:21: layer block.add1: from: no earlier layer or group 'stme' in block (did you mean 'stem'?)"),
+    ('ghost_bottleneck_without_E', 1, "ghost_bottleneck_without_E.yaml:4:5: layer ghost_bottleneck1: E=missing: ghost_bottleneck needs E (expanded (hidden) channels, the first Ghost module's output)"),
+    ('ghost_ratio_one', 1, 'ghost_ratio_one.yaml:4:5: layer ghost1: s=1: the ratio must be at least 2 (s = 1 leaves no channels for the cheap operation: that is a plain conv)'),
     ('group_empty', 1, 'group_empty.yaml:3:19: group stage: layers must be a non-empty list, got []'),
     ('group_unknown_key', 1, "group_unknown_key.yaml:4:5: group stage: unknown key 'M'; a group has name, repeat, first, from and layers (layer fields belong to its layers)"),
     ('groupnorm_not_dividing', 1, 'groupnorm_not_dividing.yaml:3:5: layer groupnorm1: G=5: groups must divide the channels N=12'),
@@ -142,9 +147,12 @@ SPEC_CASES = [
     ('kernel_too_large', 1, 'kernel_too_large.yaml:3:5: layer conv1: K=7: kernel (span 7) is larger than the padded input H=4+2·0'),
     ('layers_empty', 1, 'layers_empty.yaml:2:1: layers must be a non-empty list, got []'),
     ('layers_mapping', 1, "layers_mapping.yaml:2:1: layers must be a non-empty list, got {'type': 'conv'}"),
+    ('mbconv_T_contradicts_E', 1, 'mbconv_T_contradicts_E.yaml:4:5: layer mbconv1: E=100: contradicts T=6, which gives N·T = 96 expanded channels from N=16; give one of T and E'),
+    ('mbconv_se_base_unknown', 1, "mbconv_se_base_unknown.yaml:4:37: layer mbconv1: se_base='output' is not one of input, expanded"),
+    ('mbconv_se_rounds_to_zero', 1, 'mbconv_se_rounds_to_zero.yaml:4:5: layer mbconv1: se.R=4: squeeze width 2//4 = 0 channels: the reduction is larger than the 2 channels it divides'),
     ('missing_input', 1, "missing_input.yaml:1:1: missing top-level key 'input'"),
     ('missing_layers', 1, "missing_layers.yaml:1:1: missing top-level key 'layers'"),
-    ('mlp_act_unknown', 1, "mlp_act_unknown.yaml:3:5: layer mlp1: act=swish: unknown activation (did you mean 'hardswish'?); known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
+    ('mlp_act_unknown', 1, "mlp_act_unknown.yaml:3:17: layer mlp1: act='swish' is not one of relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu (did you mean 'hardswish'?)"),
     ('name_bool', 1, 'name_bool.yaml:3:18: name must be a word without dots, got True'),
     ('name_dotted', 1, "name_dotted.yaml:3:18: name must be a word without dots, got 'a.b'"),
     ('name_duplicate', 1, "name_duplicate.yaml:5:18: duplicate layer name 'c' in layers"),
@@ -167,6 +175,9 @@ SPEC_CASES = [
     ('repeat_string', 1, "repeat_string.yaml:3:18: layer layers[0]: repeat: unknown name 'many' in 'many' (no names are defined)"),
     ('repeat_zero', 1, 'repeat_zero.yaml:3:18: layer layers[0]: repeat must be a positive integer, got 0'),
     ('repvgg_form_unknown', 1, "repvgg_form_unknown.yaml:3:20: layer repvgg1: form='infer' is not one of train, deploy"),
+    ('se_B_contradicts_R', 1, 'se_B_contradicts_R.yaml:4:5: layer se1: B=8: contradicts R=4, which gives 16 squeeze channels from 64; give one of B and R'),
+    ('se_gate_unknown', 1, "se_gate_unknown.yaml:4:16: layer se1: gate='relu' is not one of sigmoid, hardsigmoid"),
+    ('se_ratio_zero', 1, 'se_ratio_zero.yaml:4:5: layer se1: R=32: squeeze width 16//32 = 0 channels: the reduction is larger than the 16 channels it divides'),
     ('shuffle_without_G', 1, 'shuffle_without_G.yaml:3:5: layer channel_shuffle1: G=missing: channel_shuffle needs G (groups)'),
     ('str_act_number', 1, 'str_act_number.yaml:3:18: layer conv1: act must be text, got 6'),
     ('str_act_unknown', 1, "str_act_unknown.yaml:3:18: layer conv1: act=rleu: unknown activation (did you mean 'relu', 'relu6'?); known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
@@ -177,7 +188,7 @@ SPEC_CASES = [
     ('top_list', 1, "top_list.yaml:1:1: the top level must be a mapping with 'input' and 'layers', not a list"),
     ('top_scalar', 1, "top_scalar.yaml:1: the top level must be a mapping with 'input' and 'layers', not a string"),
     ('type_number', 1, 'type_number.yaml:3:6: layer layers[0]: type must be a name, got 3'),
-    ('type_unknown', 1, "type_unknown.yaml:3:6: layer layers[0]: unknown layer type 'cnov' (did you mean 'conv'?)"),
+    ('type_unknown', 1, "type_unknown.yaml:3:6: layer layers[0]: unknown layer type 'cnov' (did you mean 'conv', 'mbconv'?)"),
     ('type_unknown_far', 1, "type_unknown_far.yaml:3:6: layer layers[0]: unknown layer type 'transformer' (`costcalc types` "
      "lists the known types)"),
     ('unknown_top_key', 1, "unknown_top_key.yaml:2:1: unknown top-level key 'layer' (did you mean 'layers'?); known: name, description, vars, input, defaults, layers"),
@@ -216,12 +227,61 @@ def test_every_corpus_file_has_a_row() -> None:
     assert files == {c[0] for c in SPEC_CASES}
 
 
+def _token_at(text: str, line: int, col: int) -> tuple[str, str, bool]:
+    """What the file holds at 1-based ``line:col``: a key or scalar (up to ``:``, ``,``, a bracket or
+    a space), else the single punctuation character there ("" at the end of the file); the value
+    after it when it is a key (``M: 8`` -> ``("M", "8")``); and whether a list item's mapping starts
+    there (``- {type: ...}`` or a block mapping ``- name: ...``)."""
+    lines = text.split("\n")
+    assert 1 <= line <= len(lines), f"line {line} is outside the file ({len(lines)} lines)"
+    before = lines[line - 1]
+    assert 1 <= col <= len(before) + 1, f"column {col} is outside line {line} ({before!r})"
+    before, rest = before[:col - 1], before[col - 1:]
+    word = re.match(r"[^\s:,\[\]{}]+", rest)
+    token = word.group(0) if word else rest[:1]
+    value = re.match(rf"{re.escape(token)}:\s*([^\s,\]}}]+)", rest) if token else None
+    item = token in ("{", "-") or re.fullmatch(r"[\s-]*-\s+", before) is not None
+    return token, value.group(1) if value else "", item
+
+
 def test_messages_name_file_line_and_column() -> None:
-    for case, _, message in SPEC_CASES:
+    """costcalc's real message for every corpus file names the file, and its line:col point into the
+    file at what the message is about: the key or value it names, the mapping of the layer or group
+    it names, or the top of the document for a top-level complaint."""
+    checked = 0
+    for case, _, _ in SPEC_CASES:
+        message = one_line_error(run("net", f"{case}.yaml")[1])
         assert message.startswith(f"{case}.yaml:"), message
-        if case not in ("empty", "only_comment", "top_scalar"):
-            line_col = message.split(":")[1:3]
-            assert all(part.isdigit() for part in line_col), message
+        where = re.match(rf"{re.escape(case)}\.yaml:(\d+)(?::(\d+))?: ", message)
+        if where is None:  # nothing in the file to point at
+            assert message.startswith(f"{case}.yaml: empty spec"), message
+            continue
+        data = (BAD / f"{case}.yaml").read_bytes()
+        line, col = int(where.group(1)), int(where.group(2) or 0)
+        if where.group(2) is None:  # a bare scalar document: the line only
+            assert "the top level must be a mapping" in message and line == 1, message
+            continue
+        bad_byte = re.search(r"byte 0x([0-9a-f]{2}) at offset (\d+)", message)
+        if bad_byte:  # not text: the column counts bytes on the line
+            offset = int(bad_byte.group(2))
+            assert data[offset] == int(bad_byte.group(1), 16) and data.rfind(b"\n", 0, offset) == offset - col
+            continue
+        token, value, item = _token_at(data.decode("utf-8"), line, col)
+        body = message[where.end():]
+        if "malformed YAML" in body:  # PyYAML's own position: it must at least be in the file
+            continue
+        field = re.match(r"(?:layer|group) [^:]+: (\w+)(?::| =| must| is null)", body)
+        if field:  # a field's value is wrong: the position is that field's key, not its layer
+            assert token == field.group(1), f"{message}: line {line} col {col} holds {token!r}"
+        names = re.findall(r"[\w<*!]+", body)
+        ok = (token in names or f"'{token}'" in body or (value and value in names)
+              or any(len(n) >= 4 and token.startswith(n) for n in names)  # "branches" for "a branch"
+              or (item and re.search(r"\b(layers?|group)\b", body))  # the mapping of the layer named
+              or (token[:1] in "*&!<" and f"({token[:1]}" in body)  # YAML syntax the message spells out
+              or ((line, col) == (1, 1) and re.search(r"top[- ]level", body)))
+        assert ok, f"{message}: line {line} col {col} holds {token!r}, which the message does not name"
+        checked += 1
+    assert checked >= 80  # every case with a position, bar the few above
 
 
 def test_the_valid_spec_next_to_the_corpus_runs() -> None:
@@ -234,6 +294,9 @@ def test_the_valid_spec_next_to_the_corpus_runs() -> None:
 # Command-line cases: options and files that are wrong before any spec is read
 
 CLI_CASES = [
+    # a variable whose choices are names is a closed set: a new name is not a symbol for it
+    (("net", "../../examples/efficientnet.yaml", "--set", "variant=b9"), 2,
+     "option --set variant=b9: variant is one of b0, b1, b2, b3, b4, b5, b6, b7"),
     (("net", "ok.yaml", "--set", "beta=1"), 2,
      "option --set beta: ok.yaml has no variable 'beta' (variables: alpha, resolution)"),
     (("net", "ok.yaml", "--set", "alpah=1"), 2,
@@ -262,7 +325,7 @@ CLI_CASES = [
     (("net", "."), 1, ".: is a directory, not a spec file"),
     (("net", "/dev/null"), 1, "/dev/null: not a regular file"),
     # costcalc layer: every error is a usage error
-    (("layer", "--type", "cnov"), 2, "unknown layer type 'cnov' (did you mean 'conv'?)"),
+    (("layer", "--type", "cnov"), 2, "unknown layer type 'cnov' (did you mean 'conv', 'mbconv'?)"),
     (("layer", "--type", "conv", "-H", "0"), 2, "option -H: '0' is not a positive integer"),
     (("layer", "--type", "conv", "-H", "2", "-K", "9", "-P", "0"), 2,
      "conv: -K 9: kernel (span 9) is larger than the padded input H=2+2·0"),

@@ -14,14 +14,15 @@ Tolerances follow how each source rounds:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 
 from costcalc.network import evaluate_network
 from costcalc.spec import load_spec
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from closed_forms import mobilenet_v1, mobilenet_v2, resnet, shufflenet_v2
+
 
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], object] = {}
 
@@ -56,6 +57,9 @@ def test_every_example_is_tested():
         "alexnet", "densenet121", "googlenet", "inception_v3", "squeezenet1_0", "vgg16",
         # RegNet, ConvNeXt, ViT, RepVGG: tests/test_modern_blocks.py
         "convnext_tiny", "regnet_x_400mf", "regnet_y_400mf", "repvgg_a0", "repvgg_a0_deploy", "vit_b_16",
+        # the mobile families after MobileNetV2: tests/test_modern_mobile.py
+        "efficientnet", "efficientnet_v2_s", "ghostnet", "mnasnet1_0", "mobilenet_v3_large",
+        "mobilenet_v3_small",
     ])
 
 
@@ -84,6 +88,18 @@ def test_mobilenet_v1_paper(alpha, resolution, macs_m, params_m):
     t = totals("mobilenet_v1", alpha=alpha, resolution=resolution)
     assert near(t.macs, macs_m * 1e6, 1e6)
     assert near(t.weights, params_m * 1e6, 0.1e6)
+
+
+@pytest.mark.parametrize("alpha, resolution", [
+    (1.0, 224), (0.75, 224), (0.5, 224), (0.25, 224), (1.0, 192), (1.0, 160), (1.0, 128), (0.25, 128),
+])
+def test_mobilenet_v1_exact_counts(alpha, resolution):
+    # What the paper rows reproduce, exactly, layer by layer (tests/closed_forms.py) — including
+    # 1.0-160, whose paper value is a strict xfail above: 290,675,200 MACs, not just "not 290M".
+    t = totals("mobilenet_v1", alpha=alpha, resolution=resolution)
+    assert (t.macs, t.weights) == mobilenet_v1(alpha, resolution)
+    if (alpha, resolution) == (1.0, 160):
+        assert t.macs == 290_675_200  # the number the xfail's reason quotes
 
 
 def test_mobilenet_v1_tf_readme_160():
@@ -123,6 +139,16 @@ def test_mobilenet_v2_paper_1_4():
     t = totals("mobilenet_v2", alpha=1.4)
     assert near(t.macs, 585e6, 1e6)
     assert near(t.weights, 6.9e6, 0.1e6)
+
+
+@pytest.mark.parametrize("alpha, resolution", [(1.4, 224), (1.0, 224), (0.35, 96)])
+def test_mobilenet_v2_exact_counts(alpha, resolution):
+    # Beside the strict xfail above: the 1.4 network costcalc builds has exactly the layer table's
+    # count (tests/closed_forms.py, torchvision's rounding): 582,195,824 MACs, 6,059,840 weights.
+    t = totals("mobilenet_v2", alpha=alpha, resolution=resolution)
+    assert (t.macs, t.weights) == mobilenet_v2(alpha, resolution)
+    if alpha == 1.4:
+        assert round(t.macs / 1e6, 1) == 582.2 and round(t.weights / 1e6, 2) == 6.06  # the reason's numbers
 
 
 # tensorflow/models research/slim/nets/mobilenet/README.md: (multiplier, resolution, MACs (M)
@@ -222,6 +248,17 @@ def test_shufflenet_v2_paper_table5(alpha, paper_m):
     assert near(totals("shufflenet_v2", alpha=alpha).macs, paper_m * 1e6, 1e6)
 
 
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.5, 2.0])
+def test_shufflenet_v2_exact_counts(alpha):
+    # Beside the strict xfails above: the exact count of torchvision's layout, layer by layer
+    # (tests/closed_forms.py), and at 0.5x the authors' layout adds nothing (both branches 24 wide).
+    t = totals("shufflenet_v2", alpha=alpha)
+    assert (t.macs, t.weights) == shufflenet_v2(alpha)
+    if alpha == 0.5:
+        assert megvii_stage2_delta(alpha) == 0
+        assert round(t.macs / 1e6, 2) == 40.48  # the number the xfail's reason quotes
+
+
 # ---------------------------------------------------------------------------------------------
 # ResNet: He et al. 2015, Table 1 "FLOPs" (multiply-adds, x10^9); torchvision num_params.
 
@@ -240,6 +277,31 @@ def test_resnet_paper_table1(name, paper_g, tv_params):
     t = totals(name)
     assert t.params == tv_params
     assert near(t.macs, paper_g * 1e9, 0.1e9)
+
+
+@pytest.mark.parametrize("name, layer_table", [
+    ("resnet18", lambda: resnet(18)),
+    ("resnet34", lambda: resnet(34)),                    # 3,663,761,408: the xfail's "3.664G"
+    ("resnet50", lambda: resnet(50)),                    # 3,857,973,248: the xfail's "3.858G"
+    ("resnet101", lambda: resnet(101)),
+    ("resnet152", lambda: resnet(152)),
+    ("resnet50_v1_5", lambda: resnet(50, stride_on="3x3")),
+    ("resnext50_32x4d", lambda: resnet(50, stride_on="3x3", groups=32, width=128)),
+])
+def test_resnet_exact_counts(name, layer_table):
+    # Beside the strict xfails of Table 1: the exact multiply-adds and weights of each layout,
+    # layer by layer (tests/closed_forms.py). The paper layout (stride on the first 1x1) and
+    # torchvision's (stride on the 3x3) differ by 231M MACs in ResNet-50: moving the stride in
+    # examples/resnet50.yaml must fail here, not pass as "still not 3.8".
+    t = totals(name)
+    assert (t.macs, t.weights) == layer_table()
+
+
+def test_resnet_xfail_reasons_quote_the_exact_counts():
+    assert round(resnet(34).macs / 1e9, 3) == 3.664
+    assert round(resnet(34, shortcut="A").macs / 1e9, 3) == 3.644
+    assert round(resnet(50).macs / 1e9, 3) == 3.858
+    assert (round(resnet(101).macs / 1e9, 3), round(resnet(152).macs / 1e9, 3)) == (7.570, 11.282)
 
 
 @pytest.mark.parametrize("name, params", [
@@ -270,6 +332,7 @@ def test_resnet34_with_the_papers_option_a_shortcuts():
     proj_params = 64 * 128 + 128 * 256 + 256 * 512 + 2 * (128 + 256 + 512)  # 1x1 convs + their BN
     assert t.macs == totals("resnet34").macs - proj_macs
     assert t.params == 21_797_672 - proj_params
+    assert (t.macs, t.weights) == resnet(34, shortcut="A")  # tests/closed_forms.py
     assert near(t.macs, 3.6e9, 0.1e9)
 
 

@@ -8,22 +8,23 @@ forms written out below for a hand-written two-layer spec.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import example, run_cli
 
-from costcalc.cli import main
 from costcalc.errors import UsageError
 from costcalc.explore import compare, parse_sweep_sets, split_values, sweep
 
-ROOT = Path(__file__).resolve().parent.parent
-MOBILENET = str(ROOT / "examples" / "mobilenet_v1.yaml")
-MOBILENET_V2 = str(ROOT / "examples" / "mobilenet_v2.yaml")
-RESNET152 = str(ROOT / "examples" / "resnet152.yaml")
+from closed_forms import mobilenet_v1, mobilenet_v1_table, mobilenet_v2
+
+MOBILENET = example("mobilenet_v1")
+MOBILENET_V2 = example("mobilenet_v2")
+RESNET152 = example("resnet152")
 
 # Two 1×1 convolutions, no bias, no BN: N=3 → c → 2c channels on an r×r input.
 TWO_CONVS = """\
@@ -63,9 +64,7 @@ def two_specs(tmp_path: Path) -> tuple[str, str]:
     return str(a), str(b)
 
 
-def run(*args: str) -> object:
-    result = CliRunner().invoke(main, list(args))
-    return result
+run = run_cli  # the shared helper (tests/conftest.py)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,6 +118,22 @@ def test_sweep_reproduces_mobilenet_tables_6_and_7(mobilenet_grid, point, paper)
     assert _within_paper_rounding(totals["macs"], macs_m), (point, totals["macs"])
     assert _within_paper_rounding(totals["weights"], weights_m), (point, totals["weights"])
     assert totals["flops"] == 2 * totals["macs"]
+
+
+ALPHAS, RESOLUTIONS = ("0.25", "0.5", "0.75", "1.0"), ("128", "160", "192", "224")
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+@pytest.mark.parametrize("resolution", RESOLUTIONS)
+def test_sweep_exact_counts(mobilenet_grid, alpha: str, resolution: str) -> None:
+    # Beside the strict xfail (1.0-160): what every point does reproduce, exactly, layer by layer
+    # (tests/closed_forms.py), with PyTorch-style params (BatchNorm γ/β and the FC bias) too.
+    totals = mobilenet_grid[(alpha, resolution)]
+    expect = mobilenet_v1(float(alpha), int(resolution))
+    assert (totals["macs"], totals["weights"]) == expect
+    assert totals["params"] == sum(p for *_, p in mobilenet_v1_table(float(alpha), int(resolution)))
+    if (alpha, resolution) == ("1.0", "160"):
+        assert totals["macs"] == 290_675_200  # the number PAPER_SLIP's reason quotes
 
 
 def test_sweep_160_matches_the_tf_slim_readme(mobilenet_grid) -> None:
@@ -348,6 +363,137 @@ def mpl():
     return pytest.importorskip("matplotlib", reason="plot tests need matplotlib (pip install 'costcalc[plot]')")
 
 
+# What a figure shows is read back from matplotlib's own objects (bar lengths, line data, texts)
+# and compared with counts written out in tests/closed_forms.py: a plot of wrong numbers fails.
+
+UNITS = {"billions": 10**9, "millions": 10**6, "thousands": 10**3}
+
+
+@pytest.fixture()
+def figures(mpl, monkeypatch) -> list:
+    """Every figure saved during the test, kept for inspection after it is written to disk."""
+    from matplotlib.figure import Figure
+
+    saved: list = []
+    original = Figure.savefig
+
+    def savefig(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        saved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saved
+
+
+def _unit(label: str) -> int:
+    """The divisor an axis label names: "MACs (millions)" → 10⁶."""
+    m = re.search(r"\((\w+)\)$", label)
+    return UNITS[m.group(1)] if m and m.group(1) in UNITS else 1
+
+
+def _human(v: float) -> str:
+    """Three significant digits with a G/M/k suffix: how the figures print a total."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def _axes(fig) -> dict:
+    return {ax.get_title(loc="left"): ax for ax in fig.axes}
+
+
+def _stacks(ax, unit: int) -> dict[str, list[float]]:
+    """{category: one bar length per row, in counts} of a stacked horizontal bar chart."""
+    return {c.get_label(): [p.get_width() * unit for p in c.patches] for c in ax.containers}
+
+
+def _by_row_and_category(table: list, column: int, rows: int) -> dict[str, list[int]]:
+    """The closed-form table summed per category and row (categories that count nothing left out)."""
+    out: dict[str, list[int]] = {}
+    for entry in table:
+        out.setdefault(entry[1], [0] * rows)[entry[0]] += entry[column]
+    return {c: v for c, v in out.items() if any(v)}
+
+
+MOBILENET_V1_TABLE = mobilenet_v1_table()
+V1_MACS = sum(e[2] for e in MOBILENET_V1_TABLE)  # 568,740,352 (Table 8: 569M)
+V1_PARAMS = sum(e[3] for e in MOBILENET_V1_TABLE)  # 4,231,976: weights + BatchNorm γ/β + FC bias
+V2_MACS = mobilenet_v2().macs  # 300,774,272 (torchvision: 300.8M)
+V2_PARAMS = 3_504_872  # torchvision MobileNet_V2_Weights num_params
+
+
+def test_plot_network_shows_the_closed_form_counts(figures, tmp_path: Path) -> None:
+    r = run("plot", MOBILENET, "-o", str(tmp_path / "mb.png"), "--dpi", "50")
+    assert r.exit_code == 0, r.output
+    (fig,) = figures
+    axes = _axes(fig)
+    assert fig._suptitle.get_text() == \
+        f"MobileNet v1 (alpha=1, resolution=224): {_human(V1_MACS)} MACs, {_human(V1_PARAMS)} params"
+    ops = axes[f"MACs per layer (total {_human(V1_MACS)})"]
+    par = axes[f"params per layer (total {_human(V1_PARAMS)})"]
+    labels = [t.get_text() for t in ops.get_yticklabels()]
+    assert len(labels) == 16 and labels[0] == "conv1" and labels[13] == "separable13"
+    for ax, column in ((ops, 2), (par, 3)):
+        shown = _stacks(ax, _unit(ax.get_xlabel()))
+        expect = _by_row_and_category(MOBILENET_V1_TABLE, column, 16)
+        assert shown.keys() == expect.keys()
+        for cat, values in expect.items():
+            assert shown[cat] == pytest.approx(values, rel=1e-9), cat
+    # the by-type shares below: bar lengths are per cent of the total
+    for title, column, total in (("MACs by layer type", 2, V1_MACS), ("params by layer type", 3, V1_PARAMS)):
+        ax = axes[title]
+        cats = [t.get_text() for t in axes["MACs by layer type"].get_yticklabels()]
+        per_cat = {c: sum(e[column] for e in MOBILENET_V1_TABLE if e[1] == c) for c in cats}
+        assert sorted(cats) == sorted({e[1] for e in MOBILENET_V1_TABLE})
+        assert [p.get_width() for p in ax.patches] == pytest.approx([100 * per_cat[c] / total for c in cats])
+
+
+def test_plot_sweep_shows_the_closed_form_counts(figures, tmp_path: Path) -> None:
+    r = run("plot", "--sweep", MOBILENET, "--set", "resolution=128:224:32", "--set", "alpha=0.25,0.5,0.75,1.0",
+            "-o", str(tmp_path / "sweep.png"), "--dpi", "50")
+    assert r.exit_code == 0, r.output
+    (fig,) = figures
+    axes = _axes(fig)
+    resolutions = [128, 160, 192, 224]
+    for title, count in (("MACs against resolution", lambda a, res: mobilenet_v1(a, res).macs),
+                         ("params against resolution",
+                          lambda a, res: sum(e[3] for e in mobilenet_v1_table(a, res)))):
+        ax = axes[title]
+        unit = _unit(ax.get_ylabel())
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        assert sorted(lines) == [f"alpha = {a}" for a in ALPHAS]
+        for a in ALPHAS:
+            ln = lines[f"alpha = {a}"]
+            assert list(ln.get_xdata()) == resolutions
+            shown = [y * unit for y in ln.get_ydata()]
+            assert shown == pytest.approx([count(float(a), res) for res in resolutions], rel=1e-9), (title, a)
+
+
+def test_plot_compare_shows_the_closed_form_counts(figures, tmp_path: Path) -> None:
+    r = run("plot", "--compare", MOBILENET, MOBILENET_V2, "-o", str(tmp_path / "cmp.png"), "--dpi", "50")
+    assert r.exit_code == 0, r.output
+    (fig,) = figures
+    axes = _axes(fig)
+    for title, column, v1, v2 in (("total MACs, by layer type", 2, V1_MACS, V2_MACS),
+                                  ("total params, by layer type", 3, V1_PARAMS, V2_PARAMS)):
+        ax = axes[title]
+        stacks = _stacks(ax, _unit(ax.get_xlabel()))
+        rows = [sum(values) for values in zip(*stacks.values())]
+        assert rows == pytest.approx([v1, v2], rel=1e-9), title
+        # the first network's bar, category by category (the whole network is one row)
+        v1_by_type = _by_row_and_category([(0, *e[1:]) for e in MOBILENET_V1_TABLE], column, 1)
+        assert {c: values[0] for c, values in stacks.items() if values[0]} == \
+            pytest.approx({c: v[0] for c, v in v1_by_type.items()}, rel=1e-9)
+        assert [t.get_text() for t in ax.texts] == [f" {_human(v1)}", f" {_human(v2)}  ({v2 / v1:.2f}×)"]
+    ratios = axes["every total relative to MobileNet v1"]
+    first, second = ratios.containers
+    assert (first.get_label(), second.get_label()) == ("MobileNet v1", "MobileNetV2")
+    assert [p.get_height() for p in first.patches] == pytest.approx([1.0] * 6)
+    assert [t.get_text() for t in ratios.get_xticklabels()][:2] == ["MACs", "params"]
+    assert [p.get_height() for p in second.patches][:2] == pytest.approx([V2_MACS / V1_MACS, V2_PARAMS / V1_PARAMS])
+
+
 def test_plot_network_png(mpl, tmp_path: Path) -> None:
     out = tmp_path / "mb.png"
     r = run("plot", MOBILENET, "-o", str(out), "--dpi", "100")
@@ -378,7 +524,15 @@ def test_plot_vector_formats(mpl, tmp_path: Path, suffix: str, magic: bytes) -> 
     data = out.read_bytes()
     assert data.startswith(magic) and len(data) > 10_000
     if suffix == ".svg":
-        assert b"<svg" in data[:2000] and b"separable13" in data or b"MACs" in data
+        assert b"<svg" in data[:2000]
+        # matplotlib writes each text of the figure as a comment before its glyphs
+        shown = set(re.findall(r"<!-- (.*?) -->", data.decode("utf-8")))
+        per_cat = {c: sum(e[2] for e in MOBILENET_V1_TABLE if e[1] == c) for _, c, *_ in MOBILENET_V1_TABLE}
+        expect = {"conv1", "separable13", f"MACs per layer (total {_human(V1_MACS)})",
+                  f"params per layer (total {_human(V1_PARAMS)})",
+                  f"MobileNet v1 (alpha=1, resolution=224): {_human(V1_MACS)} MACs, {_human(V1_PARAMS)} params"}
+        expect |= {f" {100 * v / V1_MACS:.1f}%" for v in per_cat.values()}  # the MACs shares by type
+        assert expect <= shown, expect - shown
 
 
 def test_plot_sweep(mpl, tmp_path: Path) -> None:
@@ -420,7 +574,7 @@ def test_plot_without_matplotlib_is_one_line(monkeypatch, tmp_path: Path) -> Non
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
     r = run("plot", MOBILENET, "-o", str(tmp_path / "x.png"))
     assert r.exit_code == 1
-    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install 'costcalc[plot]'"
+    assert r.output.strip() == "Error: costcalc plot needs matplotlib: pip install -e '.[plot]' in the costcalc tree"
 
 
 def test_plot_files_are_reproducible(mpl, tmp_path: Path) -> None:

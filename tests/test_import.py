@@ -574,10 +574,18 @@ def test_allow_unknown_keeps_them_as_zero_rows_and_says_so(user_models: str, tmp
     text = open(out).read()
     assert "{type: unknown, name: roll, op: aten.roll.default}" in text
     r = run("net", out, "--format", "json")
-    assert "warning: 2 layers of unknown cost counted as 0: roll (aten.roll.default), abs (aten.abs.default)" \
-        in r.output
+    said = ("2 layers of unknown cost counted as 0 (every total is a lower bound): roll (aten.roll.default), "
+            "abs (aten.abs.default)")
+    assert f"warning: {said}" in r.output
     doc = json.loads(r.output[r.output.index("{"):])
     assert doc["unknown"] == [{"path": "roll", "op": "aten.roll.default"}, {"path": "abs", "op": "aten.abs.default"}]
+    assert said in doc["notes"]
+    # the table says it under the totals too, and the API names them
+    r = run("net", out)
+    assert r.output.count("of unknown cost counted as 0") == 2, r.output
+    import costcalc
+
+    assert costcalc.net(out).unknown == [("roll", "aten.roll.default"), ("abs", "aten.abs.default")]
     # the conv is still counted exactly: 224·224·8·27 MACs, 8·27 + 8 params
     assert doc["totals"]["macs"] == 224 * 224 * 8 * 27 and doc["totals"]["params"] == 8 * 27 + 8
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import sympy
-from click.testing import CliRunner
+from conftest import run_cli
 
-from costcalc.cli import main
 from costcalc.engine import symbol
 from costcalc.layers import all_types
 
@@ -21,8 +20,7 @@ H, W, N, M, K, G = (symbol(s) for s in "HWNMKG")
 LOCALS = {s: symbol(s) for s in ("H", "W", "N", "M", "K", "G", "T", "B")}
 
 
-def run(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
+run = run_cli  # the shared helper (tests/conftest.py)
 
 
 def parse(text: Any) -> Any:
@@ -178,7 +176,7 @@ def test_latex() -> None:
 def test_latex_numbers() -> None:
     r = run("layer", "--type", "depthwise", "-H", "56", "-N", "64", "--format", "latex")
     assert r.exit_code == 0, r.output
-    assert str(56 * 56 * 64 * 9) in r.output
+    assert f"{56 * 56 * 64 * 9:,}".replace(",", "{,}") in r.output  # LaTeX's thousands separator
     assert r"\frac" in r.output
 
 

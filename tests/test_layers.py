@@ -437,6 +437,53 @@ case("repvgg-train-stride2", "repvgg", dict(M=48, S=2), ((224, 224, 3),), (112, 
      children=("rbr_dense", "rbr_dense_bn", "rbr_1x1", "rbr_1x1_bn", "add", "relu"))
 case("repvgg-deploy", "repvgg", dict(M=48, S=2, form="deploy"), ((224, 224, 3),), (112, 112, 48),
      {"macs": 112 * 112 * 48 * 9 * 3, "params": 9 * 3 * 48 + 48}, children=("rbr_reparam", "relu"))
+# -- the mobile blocks after MobileNetV2 (costcalc/layers/mobile.py) ----------------------------
+# the SE gate's multiply: H·W·C multiplies, 0 MACs; memory = both inputs + the output
+case("mul-gate-second", "mul", dict(), ((8, 8, 16), (1, 1, 16)), (8, 8, 16),
+     _zero(elementwise=8 * 8 * 16, activations=8 * 8 * 16, memory=8 * 8 * 16 + 16 + 8 * 8 * 16))
+# SE on 96 channels, R = 4: squeeze 24; two 1×1 convs with biases on one pixel
+case("se-R4", "se", dict(R=4), ((14, 14, 96),), (14, 14, 96),
+     {"macs": 96 * 24 + 24 * 96, "params": 96 * 24 + 24 + 24 * 96 + 96, "weights": 2 * 96 * 24,
+      "elementwise": 14 * 14 * 96 + 24 + 96 + 3 * 96 + 14 * 14 * 96,  # pool, biases, sigmoid, multiply
+      "comparisons": 24},  # ReLU on the squeezed vector
+     children=("avgpool", "fc1", "relu", "fc2", "sigmoid", "scale"))
+# MobileNetV3-Large's 4th bneck: 24 -> 40, exp 72, 5×5, stride 2, SE on the expanded width:
+# squeeze make_divisible(72 // 4 = 18, 8) = 16, below 0.9·18, so 24
+case("mbconv-mobilenet_v3", "mbconv",
+     dict(E=72, M=40, K=5, S=2, act="relu", se=True, se_base="expanded", se_rounding="floor_divisible",
+          se_divisor=8, se_act="relu", se_gate="hardsigmoid"), ((56, 56, 24),), (28, 28, 40),
+     {"macs": _s * 24 * 72 + _t * 72 * 25 + 2 * 72 * 24 + _t * 72 * 40,
+      "params": 24 * 72 + 2 * 72 + 72 * 25 + 2 * 72 + (72 * 24 + 24 + 24 * 72 + 72) + 72 * 40 + 2 * 40},
+     children=("expand", "expand_bn", "expand_relu", "dw", "dw_bn", "dw_relu", "avgpool", "fc1", "relu", "fc2",
+               "hardsigmoid", "scale", "project", "project_bn"))
+# EfficientNet-B0's first block: t = 1 (no expansion conv), 32 -> 16, SE squeeze 32 // 4 = 8
+case("mbconv-efficientnet-T1", "mbconv", dict(T=1, M=16, se=True, act="silu"), ((112, 112, 32),), (112, 112, 16),
+     {"macs": 112 * 112 * 32 * 9 + 2 * 32 * 8 + 112 * 112 * 32 * 16,
+      "params": 32 * 9 + 2 * 32 + (32 * 8 + 8 + 8 * 32 + 32) + 32 * 16 + 2 * 16},
+     children=("dw", "dw_bn", "dw_silu", "avgpool", "fc1", "silu", "fc2", "sigmoid", "scale", "project",
+               "project_bn"))
+# EfficientNetV2-S stage 1: t = 1, one 3×3 conv 24 -> 24 with BN and SiLU, residual add
+case("fused_mbconv-T1", "fused_mbconv", dict(T=1), ((28, 28, 24),), (28, 28, 24),
+     {"macs": _t * 24 * 9 * 24, "params": 9 * 24 * 24 + 2 * 24,
+      "elementwise": 2 * _t * 24 + 4 * _t * 24 + _t * 24},  # BN, SiLU, add
+     children=("fused", "fused_bn", "fused_silu", "add"))
+# stage 2's first block: 3×3 stride 2 to 24·4 = 96, project 1×1 to 48
+case("fused_mbconv-T4-stride2", "fused_mbconv", dict(T=4, M=48, S=2), ((56, 56, 24),), (28, 28, 48),
+     {"macs": _t * 96 * 9 * 24 + _t * 96 * 48, "params": 9 * 24 * 96 + 2 * 96 + 96 * 48 + 2 * 48},
+     children=("fused", "fused_bn", "fused_silu", "project", "project_bn"))
+# Ghost module to 41 channels at s = 3: primary ⌈41/3⌉ = 14, cheap 14·2 = 28, 42 sliced to 41
+case("ghost-slice", "ghost", dict(M=41, s=3), ((14, 14, 24),), (14, 14, 41),
+     {"macs": 196 * 14 * 24 + 196 * 28 * 9, "params": 24 * 14 + 2 * 14 + 28 * 9 + 2 * 28},
+     children=("primary", "primary_bn", "primary_relu", "cheap", "cheap_bn", "cheap_relu", "concat", "slice"))
+# GhostNet's 4th bottleneck: 24 -> 40, exp 72, 5×5, stride 2, SE squeeze make_divisible(72/4, 4) = 20
+case("ghost_bottleneck-stride2-se", "ghost_bottleneck", dict(E=72, M=40, K=5, S=2, se=True), ((56, 56, 24),),
+     (28, 28, 40),
+     {"macs": (_s * 24 * 36 + _s * 36 * 9)  # ghost1: primary 24 -> 36, cheap 36 -> 36
+      + _t * 72 * 25 + 2 * 72 * 20  # depthwise 5×5 / 2, SE
+      + (_t * 72 * 20 + _t * 20 * 9)  # ghost2: primary 72 -> 20, cheap 20 -> 20
+      + (_t * 24 * 25 + _t * 24 * 40),  # shortcut: depthwise 5×5 / 2, 1×1 24 -> 40
+      "params": (24 * 36 + 2 * 36 + 36 * 9 + 2 * 36) + (72 * 25 + 2 * 72) + (72 * 20 + 20 + 20 * 72 + 72)
+      + (72 * 20 + 2 * 20 + 20 * 9 + 2 * 20) + (24 * 25 + 2 * 24 + 24 * 40 + 2 * 40)})
 
 
 def _shapes(c: Case) -> tuple[Shape, ...]:
@@ -691,6 +738,9 @@ def test_depthwise_is_grouped_with_g_n(h: int, n: int, k: int, s: int) -> None:
 @given(h=st.integers(3, 40), n=st.integers(1, 64), m=st.integers(1, 64), k=st.sampled_from([1, 3, 5]),
        s=st.integers(1, 2))
 def test_separable_is_depthwise_plus_pointwise(h: int, n: int, m: int, k: int, s: int) -> None:
+    # Consistency check, not evidence: separable is built from these very depthwise and pointwise
+    # layers, so sep == dw + pw holds by construction. The evidence is the closed form below, the
+    # numeric cases above and the PyTorch references in test_references.py.
     x = (Shape(h, h, n),)
     _, sep, _ = evaluate(get_type("separable").make(M=m, K=k, S=s), x)
     y, dw, _ = evaluate(get_type("depthwise").make(K=k, S=s), x)
@@ -698,6 +748,8 @@ def test_separable_is_depthwise_plus_pointwise(h: int, n: int, m: int, k: int, s
     assert sep.macs == dw.macs + pw.macs
     assert sep.params == dw.params + pw.params
     assert sep == dw + pw
+    ho = (h + 2 * (k // 2) - k) // s + 1  # PyTorch's output size with padding K//2
+    assert (sep.macs, sep.params) == (ho * ho * n * (k * k + m), n * (k * k + m))  # H′·W′·N·(K² + M)
 
 
 _BLOCKS = st.sampled_from([
@@ -719,6 +771,9 @@ _BLOCKS = st.sampled_from([
 @FAST
 @given(blk=_BLOCKS, h=st.integers(4, 30), c=st.integers(1, 8))
 def test_block_rows_sum_to_total(blk: Any, h: int, c: int) -> None:
+    # Consistency check, not evidence: a block's row is the sum of its children by construction.
+    # The evidence for each block is its numeric case above (per child, closed form) and the
+    # hand-written PyTorch modules of test_references.py and test_verify.py.
     name, make = blk
     x = (Shape(h, h, 4 * c),)
     _, cost, rows = evaluate(get_type(name).make(**make(c)), x)

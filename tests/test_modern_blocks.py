@@ -672,7 +672,7 @@ def test_attention_formula_in_tokens_width_heads():
     """``costcalc derive "attention(H=L, W=1, N=D, heads=h)"``: the formulas in L, D and h."""
     import sympy
 
-    from costcalc.derive import derive
+    from costcalc.algebra import derive
 
     L, D, h = (symbol(s) for s in ("L", "D", "h"))
     macs = derive("attention(H=L, W=1, N=D, heads=h)").result
@@ -689,7 +689,7 @@ def test_conv_transpose_peers_over_count_by_stride_squared():
     output, H′·W′·M·K²·N: S² times the true count when H′ = S·H (``costcalc derive``)."""
     import sympy
 
-    from costcalc.derive import derive
+    from costcalc.algebra import derive
 
     ratio = derive("conv(H=S*H, W=S*W, K=K) / conv_transpose(K=K, S=S)").result
     assert sympy.simplify(ratio - symbol("S") ** 2) == 0

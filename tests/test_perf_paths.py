@@ -4,8 +4,8 @@ No timings here (DESIGN.md §4: timing belongs in ``benchmarks/``). These tests 
 *structure* that makes costcalc fast, each one something a refactor could silently undo:
 
 - the numeric path (API and every CLI output) never imports sympy;
-- table output to a file or pipe does not import rich, and is byte-identical to what rich prints;
-- the plain word wrap agrees with rich's on arbitrary text and widths.
+- table output to a file or pipe does not import rich, and is byte-identical to what rich prints
+  for the same layout (rich only adds colour on a terminal).
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costcalc.network import evaluate_network
-from costcalc.render.boxtable import Grid, render_plain
-from costcalc.render.net import View, by_type_table, net_table
-from costcalc.spec import load_spec
+from costcalc.render import render
+from costcalc.render.boxtable import Grid, Output, Text, render_plain
+from costcalc.render.layout import fit
+from costcalc.render.view import View
+from costcalc.results import load_network
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SPECS = sorted(EXAMPLES.glob("*.yaml"))
 
 
@@ -84,55 +85,49 @@ def test_symbolic_cli_still_works_and_imports_sympy() -> None:
 # -- the plain renderer is rich, byte for byte -----------------------------------------------------
 
 
-def _rich_text(obj: Grid | str, width: int = 120) -> str:
+def _outputs(blocks: list, width: int) -> tuple[str, str]:
+    """The blocks printed plain (as to a pipe) and through rich (as to a terminal, without colour)."""
+    import contextlib
+
     from rich.console import Console
 
+    plain = io.StringIO()
+    with contextlib.redirect_stdout(plain):
+        out = Output(width, None, plain=True)
+        for b in blocks:
+            out.print(b)
     buf = io.StringIO()
-    Console(file=buf, width=width).print(obj.to_rich() if isinstance(obj, Grid) else obj)
-    return buf.getvalue()
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.items: list[Grid | str] = []
-
-    def print(self, obj: Grid | str) -> None:
-        self.items.append(obj)
+    rich_out = Output(width, lambda w: Console(file=buf, width=w, color_system=None, highlight=False), plain=False)
+    for b in blocks:
+        rich_out.print(b)
+    return plain.getvalue(), buf.getvalue()
 
 
 VIEWS = [View(), View(units="flops", params="weights", dtype_bytes=2), View(depth=0), View(depth=1), View(top=5)]
 
 
-@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+QUICK = ("mobilenet_v1.yaml", "shufflenet_v1.yaml", "resnet18.yaml")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=() if p.name in QUICK else pytest.mark.slow) for p in SPECS],
+                         ids=[p.name for p in SPECS])
 def test_plain_tables_equal_rich(path: Path) -> None:
-    result = evaluate_network(load_spec(str(path)))
-    plain = 0
+    net = load_network(str(path))
     for view in VIEWS:
-        rec = _Recorder()
-        net_table(result, rec, view)
-        rec.items.append(by_type_table(result, view))
-        for obj in rec.items:
-            text = render_plain(obj)
-            if text is not None:  # None: declined (e.g. wider than the console) -> rich prints it
-                plain += 1
-                assert text == _rich_text(obj)
-    assert plain, "the plain renderer declined every table of this example"
+        blocks = render("net", "table", net, view)
+        for width in (40, 80, 120, 200):
+            plain, rich = _outputs(blocks, width)
+            assert plain == rich, (path.name, view, width)
 
 
-def test_plain_declines_what_rich_would_interpret() -> None:
-    for text in ("a [red]b[/]", "x :smile: y", "tab\there", "wide 漢字", "two\nlines"):
-        assert render_plain(text) is None
-        g = Grid("t", title_justify="left")
+def test_plain_prints_text_as_it_is() -> None:
+    """Markup, emoji codes and wide characters are text, not instructions (a layer called [red])."""
+    for text in ("a [red]b[/]", "x :smile: y", "wide 漢字", "ends ]"):
+        g = Grid()
         g.add_column("c")
         g.add_row(text)
-        assert render_plain(g) is None
-
-
-def test_plain_declines_tables_wider_than_the_console() -> None:
-    g = Grid()
-    g.add_column("a")
-    g.add_row("x" * 200)
-    assert render_plain(g) is None
+        assert text in render_plain(fit(g, 80))
+        assert render_plain(Text(text), 80) == text + "\n"
 
 
 _WORDS = st.lists(st.text(alphabet="ab→×1 ", min_size=0, max_size=12), min_size=1, max_size=20).map("".join)
@@ -140,14 +135,13 @@ _WORDS = st.lists(st.text(alphabet="ab→×1 ", min_size=0, max_size=12), min_si
 
 @settings(max_examples=200, deadline=None)
 @given(text=_WORDS, width=st.integers(5, 60))
-def test_plain_wrap_equals_rich(text: str, width: int) -> None:
+def test_plain_paragraphs_equal_rich(text: str, width: int) -> None:
     text = text.strip() or "x"
-    plain = render_plain(text, width)
-    if plain is not None:
-        assert plain == _rich_text(text, width)
-    g = Grid(title=text, title_justify="left", caption=text, caption_justify="left")
-    g.add_column("h")
-    g.add_row("1")
-    plain = render_plain(g, width + 10)
-    if plain is not None:
-        assert plain == _rich_text(g, width + 10)
+    plain, rich = _outputs([Text(text)], width)
+    assert plain == rich
+    g = Grid()
+    g.add_column("h", kind="formula")
+    g.add_column("n", justify="right", kind="number")
+    g.add_row(text, "1,234")
+    plain, rich = _outputs([g], width + 20)
+    assert plain == rich

@@ -189,12 +189,18 @@ def test_formulas_in_both_worlds() -> None:
     assert lt.formula.weight_macs == H * W * N * K**2 * M
 
 
-def test_symbolic_network_total_is_the_numeric_one() -> None:
-    sym = train_network(load_spec(os.path.join(HERE, "..", "examples", "resnet50.yaml"), {"resolution": "R"}), 4)
-    num = train_network(example("resnet50"), 4)
-    R = symbol("R")
+@pytest.mark.parametrize("name,var,value", [("resnet50", "resolution", 224), ("convnext_tiny", "resolution", 224),
+                                            ("regnet_y_400mf", "resolution", 224), ("vit_b_16", "heads", 12)])
+def test_symbolic_network_total_is_the_numeric_one(name: str, var: str, value: int) -> None:
+    """One rule, two worlds: the formula of a network with one symbolic dimension, evaluated, is the
+    numeric total (a symbolic head count takes the general case, copies of Q, K and V per head)."""
+    sym = train_network(load_spec(os.path.join(HERE, "..", "examples", f"{name}.yaml"), {var: "X"}), 4)
+    num = train_network(example(name), 4)
+    X = symbol("X")
     for f in ("train_macs", "saved_bytes", "elementwise", "comparisons"):
-        assert getattr(sym.totals, f).subs(R, 224) == getattr(num.totals, f), f
+        formula = getattr(sym.totals, f)
+        assert (formula.subs(X, value) if hasattr(formula, "subs") else formula) == getattr(num.totals, f), f
+    assert X in sym.totals.saved_bytes.free_symbols
 
 
 def test_a_layer_class_without_a_rule_is_an_error() -> None:
@@ -218,7 +224,7 @@ def test_a_layer_class_without_a_rule_is_an_error() -> None:
 
 def _standalone(name: str) -> Any:
     lt = all_types()[name]
-    given: dict[str, Any] = {"H": 8, "N": 16}
+    given: dict[str, Any] = {"H": 32, "N": 16}  # 32: patch_embed's 16×16 patches fit
     for k in lt.required:
         given[k] = 4
     return analyze_layer(name, given)
@@ -332,7 +338,8 @@ def _mac_count(model: Any, x: Any) -> int:
     """Multiply-adds of one forward + backward pass, counted here from the aten operations that ran:
     a convolution's output elements × its weight's (N/G)·K², once for the forward, once per gradient
     convolution_backward computes (input, weight), and m·k·n per matrix product. Groups enter through
-    the weight's shape [M, N/G, K, K], as in the forward pass."""
+    the weight's shape [M, N/G, K, K], as in the forward pass. A transposed convolution's weight is
+    [N, M/G, K, K] and its work is counted on its input: input elements × (M/G)·K², per pass."""
     torch = _torch()
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -347,10 +354,11 @@ def _mac_count(model: Any, x: Any) -> int:
             out = func(*args, **(kwargs or {}))
             op = func._overloadpacket
             if op is aten.convolution:
-                total[0] += out.numel() * per_output(args[1])
+                # transposed (args[6]): each *input* element meets the M/G·K² weights of its channel
+                total[0] += (args[0] if args[6] else out).numel() * per_output(args[1])
             elif op is aten.convolution_backward:
-                grad_out, w, mask = args[0], args[2], args[10]
-                total[0] += (int(mask[0]) + int(mask[1])) * grad_out.numel() * per_output(w)
+                grad_out, x, w, transposed, mask = args[0], args[1], args[2], args[7], args[10]
+                total[0] += (int(mask[0]) + int(mask[1])) * (x if transposed else grad_out).numel() * per_output(w)
             elif op is aten.mm:
                 total[0] += args[0].shape[0] * args[0].shape[1] * args[1].shape[1]
             elif op is aten.addmm:
@@ -657,3 +665,208 @@ def test_every_type_trains_as_pytorch(case: Any) -> None:
     layer = get_type(type_name).make(**fields)
     v = verify_training(layer, *layer.standalone_inputs(x, 24), batch=2)
     assert v.ok, [f"{c.path}: {c.problems}" for c in v.checks if not c.ok]
+
+
+# ----------------------------------------------------------------------------------------------
+# The layers after MobileNet: normalization, tokens, attention, upsampling (closed forms, then
+# PyTorch)
+
+
+def test_layernorm_and_groupnorm_closed_forms() -> None:
+    """Both save their input and a mean and 1/σ per normalized group per image (LayerNorm: one group
+    per position; GroupNorm: G per image). Backward: 5 per element for γ and β, 8 per element and 2
+    per group for the input gradient."""
+    from costcalc.layers.norm import GroupNorm, LayerNorm
+
+    n = 14 * 14 * 32
+    (ln,) = inside(LayerNorm(), Shape(14, 14, 32), batch=2)
+    assert ln.saved_bytes == 4 * 2 * (n + 2 * 14 * 14)
+    assert ln.elementwise == 2 * (13 * n + 2 * 14 * 14) and ln.train_macs == 0 and ln.param_tensors == 2
+    (gn,) = inside(GroupNorm(G=8), Shape(14, 14, 32), batch=2)
+    assert gn.saved_bytes == 4 * 2 * (n + 2 * 8)
+    assert gn.elementwise == 2 * (13 * n + 2 * 8)
+    H, W, N, G = (symbol(s) for s in "HWNG")
+    f = train_layer(analyze_layer("layernorm", {})).formula
+    assert f.saved_bytes == 4 * (H * W * N + 2 * H * W) and f.elementwise == 13 * H * W * N + 2 * H * W
+    f = train_layer(analyze_layer("groupnorm", {"G": "G"})).formula
+    assert f.saved_bytes == 4 * (H * W * N + 2 * G)
+
+
+def test_linear_closed_form() -> None:
+    """nn.Linear on 50 tokens of width 32 → 48, batch 2: input and weight gradients each the forward
+    2·50·32·48 multiply-adds, the bias gradient 2·50·48 adds, the input saved."""
+    from costcalc.layers.transformer import Linear
+
+    (r,) = inside(Linear(M=48), Shape(50, 1, 32), batch=2)
+    fwd = 2 * 50 * 32 * 48
+    assert (r.forward.macs, r.input_macs, r.weight_macs) == (fwd, fwd, fwd)
+    assert r.elementwise == 2 * 50 * 48 and r.saved_bytes == 4 * 2 * 50 * 32 and r.param_tensors == 2
+
+
+def test_grouped_conv_transpose_and_flopcounter() -> None:
+    """ConvTranspose2d(8 → 12, 3×3, stride 3, padding 2, output_padding 1, dilation 2, 4 groups, bias)
+    on 5×6, batch 2: each input element meets (12/4)·9 weights, 5·6·8·27 = 6,480 MACs per image for
+    the forward pass, the input gradient and the weight gradient alike. PyTorch's own module, counted
+    from the aten operations; FlopCounterMode counts the weight gradient over all 12 output channels,
+    4 times too many, as for a grouped conv."""
+    torch = _torch()
+    from costcalc.layers.modern import ConvTranspose
+
+    per_image = 5 * 6 * 8 * (12 // 4) * 9
+    conv = torch.nn.ConvTranspose2d(8, 12, 3, stride=3, padding=2, output_padding=1, dilation=2, groups=4,
+                                    device="meta")
+    x = torch.zeros(2, 8, 5, 6, device="meta", requires_grad=True)
+    assert conv(x).shape[2:] == (14, 17)  # (5−1)·3 − 4 + 2·2 + 1 + 1, (6−1)·3 − 4 + 4 + 1 + 1
+    assert _mac_count(conv, x) == 3 * 2 * per_image
+    assert _flop_counter(conv, x) == 2 * 2 * per_image * (1 + 1 + 4)
+    (r,) = inside(ConvTranspose(M=12, K=3, S=3, P=2, output_padding=1, D=2, G=4, bias=True), Shape(5, 6, 8), batch=2)
+    assert r.train_macs == 3 * 2 * per_image
+    assert r.elementwise == 2 * 14 * 17 * 12  # the bias gradient
+    assert r.saved_bytes == 4 * 2 * 5 * 6 * 8 and r.param_tensors == 2
+
+
+@pytest.mark.parametrize("mode,ops", [("nearest", 1), ("bilinear", 8)])
+def test_upsample_closed_form(mode: str, ops: int) -> None:
+    """Nothing saved; each output gradient goes back to its source(s): 1 add (nearest), 4
+    multiplies and 4 adds (bilinear) per output element."""
+    from costcalc.layers.modern import Upsample
+
+    (r,) = inside(Upsample(scale=3, mode=mode), Shape(5, 4, 8), batch=2)
+    assert r.saved_bytes == 0 and r.train_macs == 0 and r.elementwise == ops * 2 * 15 * 12 * 8
+
+
+def test_token_layers_closed_forms() -> None:
+    """The class token and the position embedding save nothing; their gradients sum over the batch
+    (D and L·D adds per image). Layer scale saves its input: dx = dy·γ, dγ = Σ dy·x."""
+    from costcalc.layers.modern import LayerScale
+    from costcalc.layers.transformer import ClassToken, PosEmbed
+
+    (ct,) = inside(ClassToken(), Shape(49, 1, 32), batch=3)
+    assert (ct.saved_bytes, ct.elementwise, ct.param_tensors, ct.out_shape) == (0, 3 * 32, 1, Shape(50, 1, 32))
+    (pe,) = inside(PosEmbed(), Shape(50, 1, 32), batch=3)
+    assert (pe.saved_bytes, pe.elementwise, pe.param_tensors) == (0, 3 * 50 * 32, 1)
+    (ls,) = inside(LayerScale(), Shape(7, 7, 16), batch=3)
+    assert (ls.saved_bytes, ls.elementwise) == (4 * 3 * 7 * 7 * 16, 3 * 3 * 7 * 7 * 16)
+
+
+def _attention_saved(L: int, D: int, h: int, B: int) -> int:
+    """Bytes the attention leaves save (float32), per the matmul layout: the QKV projection its
+    input (L·D); Q·Kᵀ its operands, copies of L·D each, except with one head or one image, where
+    they are views of the packed QKV (3·L·D, whole); softmax its output (h·L²); ·V the weights
+    (the softmax's output again) and V (a copy of L·D, or the packed QKV again); the output
+    projection its input (L·D)."""
+    views = B == 1 or h == 1
+    scores = 3 * L * D if views else 2 * L * D
+    context = 0 if views else L * D
+    return 4 * B * (L * D + scores + h * L * L + context + L * D)
+
+
+@pytest.mark.parametrize("heads,batch", [(4, 1), (4, 2), (1, 2), (32, 3)])
+def test_attention_saved_and_macs(heads: int, batch: int) -> None:
+    """Multi-head attention over 50 tokens of width 32: PyTorch's saved storages and FlopCounterMode
+    (matmuls only: 3 × (4·L·D² + 2·L²·D) per image) against the closed form and costcalc."""
+    torch = _torch()
+    from costcalc.layers.transformer import Attention
+    from costcalc.torch_build import to_torch
+
+    L, D = 50, 32
+    layer, x = Attention(heads=heads), Shape(L, 1, D)
+    rows = inside(layer, x, batch=batch)
+    assert sum(r.saved_bytes for r in rows) == _attention_saved(L, D, heads, batch)
+    assert sum(r.train_macs for r in rows) == 3 * batch * (4 * L * D * D + 2 * L * L * D)
+    with torch.device("meta"):
+        model = to_torch(layer, x).train()
+    xs = torch.zeros(batch, D, L, 1, device="meta", requires_grad=True)
+    assert _saved_bytes(model, xs) == _attention_saved(L, D, heads, batch)
+    assert _flop_counter(model, xs) == 2 * 3 * batch * (4 * L * D * D + 2 * L * L * D)
+
+
+def test_attention_batch_one_views_per_row() -> None:
+    """At batch 1 Q·Kᵀ saves the packed QKV (a view) and ·V nothing new; at batch 8 copies. The
+    per-image formulas follow the batch asked for."""
+    rows1 = {r.path.split(".")[-1]: r for r in inside(_attention(), Shape(50, 1, 32), batch=1)}
+    rows8 = {r.path.split(".")[-1]: r for r in inside(_attention(), Shape(50, 1, 32), batch=8)}
+    assert (rows1["scores"].saved_bytes, rows1["context"].saved_bytes) == (4 * 3 * 50 * 32, 0)
+    assert (rows8["scores"].saved_bytes, rows8["context"].saved_bytes) == (4 * 8 * 2 * 50 * 32, 4 * 8 * 50 * 32)
+    H, W, N, h = (symbol(s) for s in ("H", "W", "N", "heads"))
+    for b, scores in ((1, 3), (8, 2)):
+        lt = train_layer(analyze_layer("attention", {"heads": 4}), batch=b)
+        f = lt.formula  # per image; the total is the same either way (3·L·D = 2·L·D + L·D)
+        assert f.saved_bytes == 4 * (5 * H * W * N + h * (H * W) ** 2), b
+        (sc,) = [r for r in train_layer_formula_rows("attention", b) if r.path.endswith("scores")]
+        assert sc.saved_bytes == 4 * scores * H * W * N
+
+
+def _attention() -> Any:
+    from costcalc.layers.transformer import Attention
+
+    return Attention(heads=4)
+
+
+def train_layer_formula_rows(name: str, batch: int) -> list[Any]:
+    """The formula-world leaf rows of ``layer --mode train`` (per image, views as at ``batch``)."""
+    report = analyze_layer(name, {"heads": 4})
+    steps = layer_steps(report.formula_layer, tuple(report.formula_inputs), name)
+    return train_steps(steps, 1, 4, {-1 - i: (s, True) for i, s in enumerate(report.formula_inputs)},
+                       views_batch=batch)
+
+
+HEAD = """\
+name: head
+input: [8, 8, 3]
+layers:
+  - {type: conv, M: 16, K: 3}
+  - {type: tokens}
+  - {type: layernorm}
+  - {type: select_token}
+  - {type: fc, M: 10}
+"""
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_select_token_keeps_every_token_alive(batch: int) -> None:
+    """``x[:, 0]`` is a view: the head saving the class token keeps the LayerNorm's whole output
+    (64 tokens × 16) alive. Per row against PyTorch, and written out."""
+    _torch()
+    from costcalc.torch_build import verify_training
+
+    v = verify_training(spec_of(HEAD), batch=batch)
+    assert v.ok, [c.problems for c in v.mismatches] + v.total_problems
+    fc = v.result.leaves[-1]
+    assert fc.saved_bytes == 4 * batch * 64 * 16
+    # conv: its input; tokens: nothing (a view); layernorm: its input (the conv's output) + 2 statistics
+    # per token; the fc: the layernorm's output, whole
+    assert v.result.totals.saved_bytes == 4 * batch * (8 * 8 * 3 + 64 * 16 + 2 * 64 + 64 * 16)
+
+
+def test_layernorm_statistics_dtype_meta_versus_cpu() -> None:
+    """In bfloat16 the CPU kernel keeps LayerNorm's mean and 1/σ in bfloat16, as costcalc states
+    (--dtype-bytes 2); the meta device keeps them in float32 (as CUDA does): 2·(2·H·W) bytes more
+    per image per LayerNorm. A ConvNeXt block (one LayerNorm over 7×7 positions) at batch 3."""
+    torch = _torch()
+    from costcalc.layers.modern import ConvNeXtBlock
+    from costcalc.torch_build import to_torch
+
+    layer, x = ConvNeXtBlock(), Shape(7, 7, 16)
+    ours = sum(r.saved_bytes for r in train_steps(layer_steps(layer, (x,), "b"), 3, 2, {-1: (x, True)}))
+    measured = {}
+    for dev in ("cpu", "meta"):
+        with torch.device(dev):
+            model = to_torch(layer, x).train().to(torch.bfloat16)
+        xs = torch.zeros(3, 16, 7, 7, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        measured[dev] = _saved_bytes(model, xs)
+    assert measured["cpu"] == ours
+    assert measured["meta"] == ours + 3 * 2 * (2 * 7 * 7)
+
+
+@pytest.mark.parametrize("name", ["convnext_tiny", "vit_b_16"] + [
+    pytest.param(n, marks=pytest.mark.slow) for n in ("regnet_y_400mf", "mobilenet_v3_small", "ghostnet")])
+def test_new_examples_train_as_pytorch_per_row(name: str) -> None:
+    """Per leaf: training multiply-adds (FlopCounterMode, grouped weight gradients corrected) and
+    saved bytes, at batch 1 (views) and 2."""
+    _torch()
+    from costcalc.torch_build import verify_training
+
+    for batch in (1, 2):
+        v = verify_training(example(name), batch=batch, optimizer="adam")
+        assert v.ok, [f"{c.path}: {c.problems}" for c in v.mismatches] + v.total_problems

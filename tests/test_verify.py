@@ -151,6 +151,25 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("repvgg", {"M": 64, "S": 2}, X),
     ("repvgg", {"M": 64, "S": 2, "G": 4, "form": "deploy"}, X),
     ("repvgg", {"G": 2}, Shape(9, 7, 16)),
+    ("se", {}, X),
+    ("se", {"R": 16, "act": "silu"}, Shape(7, 9, 96)),
+    ("se", {"B": 24, "rounding": "floor_divisible", "gate": "hardsigmoid", "bias": False}, Shape(5, 5, 72)),
+    ("se", {"R": 4, "rounding": "divisible", "divisor": 4, "gate": "hardsigmoid"}, Shape(6, 6, 54)),
+    ("se", {"R": 4, "base": 16, "act": "silu"}, Shape(7, 7, 96)),  # EfficientNet: a quarter of the block input
+    ("mbconv", {}, Shape(14, 14, 24)),
+    ("mbconv", {"T": 1, "M": 16, "se": True, "act": "silu"}, Shape(28, 28, 32)),
+    ("mbconv", {"E": 72, "M": 40, "K": 5, "S": 2, "se": True, "se_base": "expanded",
+                "se_rounding": "floor_divisible", "se_act": "relu", "se_gate": "hardsigmoid", "act": "hardswish"},
+     Shape(28, 28, 24)),
+    ("mbconv", {"E": 16, "M": 16, "S": 2, "se": True, "se_base": "expanded", "se_rounding": "floor_divisible",
+                "se_gate": "hardsigmoid"}, Shape(56, 56, 16)),
+    ("fused_mbconv", {"T": 1}, Shape(28, 28, 24)),
+    ("fused_mbconv", {"T": 4, "M": 48, "S": 2}, Shape(28, 28, 24)),
+    ("fused_mbconv", {"E": 96, "M": 32, "K": 5, "se": True, "act": "relu"}, Shape(15, 15, 32)),
+    ("ghost", {"M": 64}, Shape(14, 14, 32)),
+    ("ghost", {"M": 41, "s": 3, "d": 5, "k": 3, "S": 2, "relu": False}, Shape(15, 13, 24)),
+    ("ghost_bottleneck", {"E": 72}, Shape(14, 14, 24)),
+    ("ghost_bottleneck", {"E": 120, "M": 40, "K": 5, "S": 2, "se": True}, Shape(28, 28, 24)),
 ]
 
 
@@ -429,7 +448,7 @@ def test_cli_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "costcalc.torch_build")
     r = CliRunner().invoke(main, ["verify", "--type", "conv", "-H", "8", "-N", "3"])
     assert r.exit_code == 1
-    assert r.stderr.strip() == "Error: costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
+    assert r.stderr.strip() == "Error: costcalc verify needs PyTorch: pip install torch, then pip install -e '.[torch]' in the costcalc tree"
 
 
 def test_to_torch_rejects_symbols() -> None:
@@ -458,7 +477,8 @@ def test_example_network_agrees_with_pytorch(path: str) -> None:
     assert 2 * result.totals.macs == flops
     assert result.totals.params == params
     out = result.out_shape
-    assert (out.c, out.h, out.w) == y[1:]
+    # every example is a classifier: (N, classes) logits, as torchvision's models return them
+    assert (out.h, out.w) == (1, 1) and y[1:] == (out.c,)
     assert len(v.checks) == len(result.rows)
 
 
@@ -524,3 +544,50 @@ def test_cli_symbolic_spec_is_refused(tmp_path) -> None:
     r = CliRunner().invoke(main, ["verify", str(path), "--set", "c=width"])
     assert r.exit_code == 2
     assert "verify needs numbers" in r.stderr
+
+
+VGG11 = """\
+# VGG-11 (Simonyan & Zisserman 2014, configuration A), as torchvision's vgg11 builds it
+name: VGG-11
+input: [224, 224, 3]
+defaults: {bias: true, act: relu}
+layers:
+  - {type: conv, M: 64}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 128}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 256, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 512, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: conv, M: 512, repeat: 2}
+  - {type: maxpool, K: 2, S: 2, P: 0}
+  - {type: fc, M: 4096}
+  - {type: relu}
+  - {type: fc, M: 4096}
+  - {type: relu}
+  - {type: fc, M: 1000}
+"""
+
+
+def test_classifier_output_is_flat_like_torchvision(tmp_path) -> None:
+    """A network ending in fc returns (N, classes) logits, as torchvision's models do, with the
+    same parameters as torchvision's vgg11."""
+    tv = pytest.importorskip("torchvision", reason="torchvision not installed")
+    from costcalc.spec import load_spec
+
+    spec_file = tmp_path / "vgg11.yaml"
+    spec_file.write_text(VGG11)
+    ours = to_torch(load_spec(str(spec_file))).to("meta")
+    theirs = tv.models.vgg11(weights=None).to("meta")
+    x = torch.zeros(1, 3, 224, 224, device="meta")
+    assert tuple(ours(x).shape) == tuple(theirs(x).shape) == (1, 1000)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters()) == 132_863_336
+    r = CliRunner().invoke(main, ["verify", str(spec_file)])
+    assert r.exit_code == 0, r.output
+
+
+def test_one_row_reads_as_one_row() -> None:
+    r = CliRunner().invoke(main, ["verify", "--type", "relu", "-H", "4", "-N", "2"])
+    assert r.exit_code == 0, r.output
+    assert "on its 1 row" in r.output and "all 1 rows" not in r.output

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from costcalc.cli import main
 from costcalc.errors import UsageError
 
 
@@ -47,7 +46,7 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     return value
 
 
-@main.command("import")
+@click.command("import")
 @click.argument("source")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the spec to this file (default: standard output).")
@@ -108,4 +107,6 @@ def import_(source: str, output: str | None, kwargs_json: str | None, input_shap
         click.echo(f"{prefix}: {note}", err=True)
 
 
-__all__ = ["import_", "parse_input_shape", "parse_kwargs"]
+COMMANDS = (import_,)
+
+__all__ = ["COMMANDS", "import_", "parse_input_shape", "parse_kwargs"]

@@ -13,18 +13,12 @@ from typing import Any
 
 import click
 
-from costcalc.cli import (
-    _console,
-    _parse_params,
-    dimension_options,
-    layer_field_options,
-    main,
-    train_options,
-    train_settings,
-)
+from costcalc.commands.options import (dimension_options, layer_field_options, parse_params, train_options,
+                                       train_settings, width_option)
 from costcalc.errors import CostcalcError, UsageError
 
-NEEDS_TORCH = "costcalc verify needs PyTorch: pip install 'costcalc[torch]'"
+#: the install hint: the README's set-up (PyTorch first, then the extra from the source tree)
+NEEDS_TORCH = "costcalc verify needs PyTorch: pip install torch, then pip install -e '.[torch]' in the costcalc tree"
 
 
 def _torch_build() -> Any:
@@ -42,7 +36,7 @@ def _torch_build() -> Any:
     return torch_build
 
 
-@main.command()
+@click.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
               help="Override a spec variable, e.g. --set alpha=0.5 --set resolution=160.")
@@ -56,6 +50,7 @@ def _torch_build() -> Any:
               help="meta: PyTorch runs the same operators on shapes only (fast, same counts); "
                    "cpu: a real forward pass on a zero tensor.")
 @click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@width_option
 @train_options()
 def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, params: tuple[str, ...],
            bias: bool | None, depth: int | None, device: str, fmt: str, mode: str, batch: int | None,
@@ -90,10 +85,10 @@ def verify(spec: str | None, sets: tuple[str, ...], type_name: str | None, param
         v = _verify_type(tb, type_name, given, params, bias, device)  # type: ignore[arg-type]
         default_depth = None
     shown_depth = depth if depth is not None else default_depth
-    if fmt == "json":
-        click.echo(json.dumps(verification_json(v), indent=2))
-    else:
-        render_table(v, shown_depth)
+    from costcalc.render import emit
+    from costcalc.render.verify import Shown
+
+    emit("verify", fmt, Shown(v, shown_depth))
     if not v.ok:
         for c in v.mismatches:
             click.echo(f"Error: {c.path} ({c.type}): {'; '.join(c.problems)}", err=True)
@@ -129,7 +124,9 @@ def _verify_train(tb: Any, spec: str | None, sets: tuple[str, ...], type_name: s
     if fmt == "json":
         click.echo(json.dumps(verify_train_json(v), indent=2))
     else:
-        verify_train_table(v, _console(), shown)
+        from costcalc.render.output import console
+
+        verify_train_table(v, console(), shown)
     if not v.ok:
         for c in v.mismatches:
             click.echo(f"Error: {c.path} ({c.type}): {'; '.join(c.problems)}", err=True)
@@ -157,7 +154,7 @@ def _verify_type(tb: Any, type_name: str, given: dict[str, Any], params: tuple[s
     fields = dict(given)
     if bias is not None:
         fields["bias"] = bias
-    fields.update(_parse_params(params))
+    fields.update(parse_params(params))
     try:
         layer = lt.make(**fields)
         inputs = layer.standalone_inputs(Shape(h, w, n), m_extra)
@@ -179,86 +176,4 @@ def _network_notes(net: Any) -> list[str]:
     return notes
 
 
-# ----------------------------------------------------------------------------------------------
-# Rendering
-
-
-def _shape(s: Any) -> str:
-    return "—" if s is None else "×".join(str(v) for v in s)
-
-
-def _n(v: Any) -> str:
-    return f"{v:,}" if isinstance(v, int) else str(v)
-
-
-def render_table(v: Any, depth: int | None) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"{v.name}: costcalc vs PyTorch (MACs = FlopCounterMode / 2, params = sum(p.numel()))")
-    for col, just in (("layer", "left"), ("type", "left"), ("MACs", "right"), ("PyTorch MACs", "right"),
-                      ("params", "right"), ("PyTorch params", "right"), ("weights", "right"),
-                      ("output", "left"), ("", "left")):
-        # numbers and shapes are never cut; names wrap instead
-        whole = col.endswith(("MACs", "params", "weights", "output")) or not col
-        t.add_column(col, justify=just, no_wrap=whole, overflow="fold")  # type: ignore[arg-type]
-    hidden = 0
-    for c in v.checks:
-        if depth is not None and c.depth > depth and c.ok:
-            hidden += 1
-            continue
-        label = "  " * c.depth + c.path.rsplit(".", 1)[-1] if c.depth else c.path
-        t.add_row(label, c.type, _n(c.macs), _n(c.torch_macs), _n(c.params), _n(c.torch_params), _n(c.weights),
-                  _shape(c.out_shape), "[green]✓[/]" if c.ok else "[bold red]✗[/]", style=None if c.leaf else "bold")
-    weights = sum(c.weights for c in v.checks if c.leaf)
-    t.add_section()
-    t.add_row("total", "", _n(v.total.macs), _n(v.torch_macs), _n(v.total.params), _n(v.torch_params), _n(weights),
-              _shape(v.out_shape), "[bold red]✗[/]" if v.total_problems else "[green]✓[/]", style="bold")
-    console = _console()
-    console.print(t)
-    n = len(v.checks)
-    if hidden:
-        console.print(f"{hidden} of {n} rows not shown (all agree); --depth N shows deeper rows.")
-    if v.ok:
-        console.print(f"[green]✓ costcalc agrees with PyTorch exactly[/] on all {n} rows: "
-                      f"{v.total.macs:,} MACs (FlopCounterMode {v.torch_flops:,} / 2), "
-                      f"{v.total.params:,} params, output {_shape(v.out_shape)}.")
-    else:
-        bad = len(v.mismatches) + (1 if v.total_problems else 0)
-        console.print(f"[bold red]✗ {bad} disagreement(s) with PyTorch:[/]")
-        for c in v.mismatches:
-            console.print(f"  [red]✗[/] {c.path} ({c.type}): {'; '.join(c.problems)}")
-        for p in v.total_problems:
-            console.print(f"  [red]✗[/] {p}")
-    if v.device == "meta":
-        console.print("[dim]Note: PyTorch ran on its meta device (the same operators and counts, shapes only); "
-                      "--device cpu runs a real forward pass on a zero tensor.[/]")
-    for note in v.notes:
-        console.print(f"[dim]Note: {note}[/]")
-
-
-def verification_json(v: Any) -> dict[str, Any]:
-    def shape(s: Any) -> Any:
-        return None if s is None else list(s)
-
-    return {
-        "name": v.name,
-        "ok": v.ok,
-        "device": v.device,
-        "rows": [
-            {
-                "path": c.path, "type": c.type, "depth": c.depth, "leaf": c.leaf,
-                "macs": c.macs, "torch_macs": c.torch_macs,
-                "params": c.params, "torch_params": c.torch_params, "weights": c.weights,
-                "out_shape": shape(c.out_shape), "torch_out_shape": shape(c.torch_out_shape),
-                "ok": c.ok, "problems": c.problems,
-            }
-            for c in v.checks
-        ],
-        "total": {
-            "macs": v.total.macs, "torch_macs": v.torch_macs, "torch_flops": v.torch_flops,
-            "params": v.total.params, "torch_params": v.torch_params, "weights": v.total.weights,
-            "out_shape": shape(v.out_shape), "torch_out_shape": shape(v.torch_out_shape),
-            "ok": not v.total_problems, "problems": v.total_problems,
-        },
-        "notes": v.notes,
-    }
+COMMANDS = (verify,)

@@ -138,24 +138,27 @@ def finish_torch(ti: Any, source: str, allow_unknown: bool = False, check: bool 
     return res
 
 
-def spec_from_argument(arg: str, overrides: Mapping[str, str] | None = None,
-                       notes: list[str] | None = None) -> Any:
-    """The hook of ``costcalc net``: a spec file is loaded as usual; a model is imported (unknown
-    operators are an error, as in ``costcalc import``) and its spec loaded with the overrides.
-    What the import noted is appended to ``notes``."""
-    from costcalc.spec import load_spec
+def document_from_argument(arg: str, notes: list[str] | None = None) -> tuple[Any, str | None]:
+    """The hook of ``costcalc net`` and the API: (spec document or path, name for messages). A spec
+    file is returned as (its path, None); a model (``.onnx`` or ``package.module:callable``) is imported
+    (unknown operators are an error, as in ``costcalc import``) and its written spec parsed. What
+    the import noted is appended to ``notes``."""
+    from costcalc.spec import parse_yaml
 
     if not is_importable(arg):
-        return load_spec(arg, overrides)
+        return arg, None
     res = import_source(arg)
     if notes is not None:
         notes.extend(res.notes)
-    return load_text(res.text, f"{arg} (imported)", overrides)
+    name = f"{arg} (imported)"
+    return parse_yaml(res.text, name), name
 
 
 def unknown_layers(spec: Any) -> list[tuple[str, str]]:
     """(path, operator) of every ``unknown`` layer of a loaded spec: counted as 0, and said so."""
-    return [(nl.path, str(getattr(nl.layer, "op", "?"))) for nl in spec.layers if nl.layer.type_name == "unknown"]
+    from costcalc.results import unknown_layers as of_spec
+
+    return of_spec(spec)
 
 
 def load_text(text: str, name: str, overrides: Mapping[str, str] | None = None) -> Any:
@@ -199,7 +202,10 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
            header: Sequence[str] = (), fold_blocks: bool = True) -> ImportResult:
     """Write ``graph`` as a spec, load it back, check its shapes and state where its closed form
     holds. Unsupported operators are an error unless ``allow_unknown``. ``fold_blocks``: fold
-    squeeze-and-excitation modules into ``se`` layers where this costcalc has the type."""
+    squeeze-and-excitation modules into ``se`` layers where this costcalc has the type. ``graph``
+    itself is left as it was (folding works on a copy), so one traced graph can be written twice."""
+    import copy
+
     from costcalc.importer.writer import spec_items, to_yaml
 
     if graph.unsupported and not allow_unknown:
@@ -208,6 +214,8 @@ def finish(graph: Graph, sizes: SizeVars, name: str, source: str, allow_unknown:
         raise ImportFailure(f"{source}: the model has no operators costcalc counts")
     from costcalc.importer.ir import fold_se
 
+    if fold_blocks:
+        graph = copy.deepcopy(graph)
     se = fold_se(graph) if fold_blocks else 0
     items, paths = spec_items(graph, sizes, _arity())
     if graph.spec_input is not None:
@@ -375,4 +383,4 @@ def _all_sizes(spec: Any) -> list[Any]:
 
 
 __all__ = ["ImportResult", "Condition", "ImportFailure", "ImportUsageError", "import_source", "is_importable",
-           "spec_from_argument", "unknown_layers", "finish", "closed_form_conditions", "load_text"]
+           "document_from_argument", "unknown_layers", "finish", "closed_form_conditions", "load_text"]

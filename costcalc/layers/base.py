@@ -200,12 +200,12 @@ class LayerType:
         return tuple(names)
 
     def field_info(self, name: str) -> Mapping[str, Any]:
+        if name in self._metadata:
+            return self._metadata[name]
         if name == "bn":
-            return {"doc": "follow with BatchNorm", "kind": "bool"}
+            return _BN_INFO
         if name == "act":
-            from costcalc.layers.primitives import ACTIVATIONS
-
-            return {"doc": f"follow with an activation ({', '.join(ACTIVATIONS)})", "kind": "str"}
+            return _act_info()
         return self._metadata[name]
 
     @functools.cached_property
@@ -295,6 +295,17 @@ class LayerType:
         return v
 
 
+_BN_INFO: Mapping[str, Any] = {"doc": "follow with BatchNorm", "kind": "bool"}
+
+
+@functools.lru_cache(maxsize=1)
+def _act_info() -> Mapping[str, Any]:
+    """The ``act`` option's metadata (made once: it is read for every field of every layer)."""
+    from costcalc.layers.primitives import ACTIVATIONS
+
+    return {"doc": f"follow with an activation ({', '.join(ACTIVATIONS)})", "kind": "str"}
+
+
 REGISTRY: dict[str, LayerType] = {}
 
 
@@ -342,9 +353,13 @@ def all_types() -> dict[str, LayerType]:
     return dict(REGISTRY)
 
 
+_LOADED: list[bool] = []
+
+
 def _load() -> None:
-    # Importing the modules registers their types (extend by adding a module here).
-    from costcalc.layers import blocks, conv, primitives  # noqa: F401
-    from costcalc.layers import norm  # noqa: F401
-    from costcalc.layers import transformer  # noqa: F401
-    from costcalc.layers import modern  # noqa: F401
+    # Importing the modules registers their types (extend by adding a module here). Once: an
+    # import statement costs a lookup per call, and get_type runs for every item of every spec.
+    if _LOADED:
+        return
+    from costcalc.layers import blocks, conv, mobile, modern, norm, primitives, transformer  # noqa: F401
+    _LOADED.append(True)

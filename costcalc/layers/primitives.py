@@ -224,6 +224,11 @@ class Add(Leaf):
         return Cost(elementwise=(k - 1) * n, activations=n, memory=(k + 1) * n)
 
 
+def _is_gate(x: Shape) -> bool:
+    """A 1×1×C tensor (numbers only: a symbolic size is a feature map)."""
+    return is_int(x.h) and is_int(x.w) and x.h == 1 and x.w == 1
+
+
 @register("mul", "elementwise product, e.g. a feature map times a 1×1×N gate (squeeze-and-excitation): "
           "H·W·N ops")
 @dataclass(frozen=True)
@@ -240,20 +245,20 @@ class Mul(Leaf):
 
     def _big(self, *inputs: Shape) -> Shape:
         a, b = inputs[0], inputs[1]
-        return b if (a.h, a.w) == (1, 1) and (b.h, b.w) != (1, 1) else a
+        return b if _is_gate(a) and not _is_gate(b) else a
 
     def check(self, *inputs: Shape) -> None:
         if len(inputs) != 2:
             raise DimError("input", len(inputs), "mul multiplies exactly two tensors")
         a, b = inputs
+        shown = f"{tuple(a)} × {tuple(b)}"
         if same(a.c, b.c) is False:
-            raise DimError("input", f"{tuple(a)} × {tuple(b)}", "mul needs equal channels")
-        gate = (a.h, a.w) == (1, 1) or (b.h, b.w) == (1, 1)
-        if not gate:
-            for name, u, v in zip(("H", "W"), a, b):
-                if same(u, v) is False:
-                    raise DimError("input", f"{tuple(a)} × {tuple(b)}", f"mul needs equal shapes or a 1×1 "
-                                   f"gate ({name} differs)")
+            raise DimError("input", shown, "mul needs equal channels")
+        if _is_gate(a) or _is_gate(b):
+            return
+        for name, u, v in zip(("H", "W"), a, b):
+            if same(u, v) is False:
+                raise DimError("input", shown, f"mul needs a 1×1×C gate or equal shapes ({name} differs)")
 
     def out_shape(self, *inputs: Shape) -> Shape:
         return self._big(*inputs)

@@ -1,204 +1,192 @@
-"""Tables for the terminal: rich when it matters, plain text when it does not.
+"""Blocks of terminal output: tables (:class:`Grid`), paragraphs (:class:`Text`) and preformatted
+lines (:class:`Lines`), printed plain or through rich.
 
-``costcalc net`` prints tables of hundreds of rows. Laying them out with :mod:`rich` costs far more
-than computing them (importing rich.console alone is ~40 ms, rendering ResNet-50's 230 rows
-~300 ms), yet when stdout is a file or a pipe rich emits plain text: no colours, a fixed width.
-:class:`Grid` records a table with the subset of ``rich.table.Table``'s API that the renderers use;
-:class:`Output` prints it either through rich (a terminal, colours forced, anything unusual) or,
-for non-terminal output of simple text, with :func:`render_plain`, which reproduces rich's layout
-byte for byte for the cases it accepts and declines (returns ``None``) every other case:
-text that rich would interpret (markup ``[``, emoji codes ``:name:``), characters whose cell
-width is not known to be 1, words that need folding, tables wider than the console.
-``tests/test_perf_paths.py`` checks the equality against rich itself.
+costcalc lays its tables out itself (:mod:`costcalc.render.layout` decides column widths and wraps
+cells so that no number or formula is ever cut) and uses rich only for colour and bold on a
+terminal. When stdout is a file or a pipe the same layout is written by :func:`render_plain`
+without importing rich (rich's import and layout cost more than a whole analysis), byte for byte
+what rich prints for the same laid-out table (``tests/test_render_output.py`` checks it against
+rich itself).
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-import re
 import sys
-from typing import Any
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
-#: console width rich is given when stdout is not a terminal (see ``costcalc.cli._console``)
+#: console width when stdout is not a terminal and neither ``--width`` nor ``COLUMNS`` says otherwise
 PLAIN_WIDTH = 120
 
-#: non-ASCII characters costcalc prints whose terminal cell width rich takes as 1
-_WIDTH1 = frozenset("→×—–γβα·²³⁰¹⁴⁵⁶⁷⁸⁹⁻█▏▎▍▌▋▊▉…′″")
-_EMOJI = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")  # rich._emoji_replace's pattern
-_WORD = re.compile(r"\s*\S+\s*")  # rich._wrap's pattern
-_TRAILING_WS = re.compile(r"\s+$")
+
+def cell_len(text: str) -> int:
+    """Terminal cells ``text`` takes: 2 for wide (East Asian) characters, 0 for combining marks."""
+    if text.isascii():
+        return len(text)
+    n = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        n += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
 
 
+# ----------------------------------------------------------------------------------------------
+# Blocks
+
+
+@dataclass
+class Col:
+    """A column. ``kind``: ``number`` (never wrapped: its width is its widest cell), ``text`` and
+    ``formula`` (wrapped at spaces, never inside a word or term), ``bar`` (never wrapped).
+    ``optional`` columns are dropped first when the table does not fit; ``merge_into`` names the
+    column this one becomes a second line of in a narrow layout (``type`` under ``layer``)."""
+
+    header: str
+    footer: str = ""
+    justify: str = "left"
+    kind: str = "text"
+    style: str | None = None
+    optional: bool = False
+    merge_into: int | None = None
+
+
+@dataclass
 class Grid:
-    """A table, recorded with ``rich.table.Table``'s arguments (the ones costcalc uses)."""
+    """A table: columns, rows of text cells (a row style: ``bold`` for subtotals), an optional
+    footer row. :func:`costcalc.render.layout.fit` sets ``widths`` (cell widths without padding)
+    and wraps the cells; printing needs them set."""
 
-    def __init__(self, title: str | None = None, *, title_justify: str = "center", caption: str | None = None,
-                 caption_justify: str = "center", show_footer: bool = False) -> None:
-        self.title = title
-        self.title_justify = title_justify
-        self.caption = caption
-        self.caption_justify = caption_justify
-        self.show_footer = show_footer
-        self.columns: list[tuple[str, str, str]] = []  # (header, footer, justify)
-        self.rows: list[tuple[tuple[str, ...], str | None]] = []  # (cells, style)
+    columns: list[Col] = field(default_factory=list)
+    rows: list[tuple[tuple[str, ...], str | None]] = field(default_factory=list)
+    show_footer: bool = False
+    widths: list[int] | None = None
+    #: a short name for the table (HTML caption, stacked layout heading)
+    name: str = ""
 
-    def add_column(self, header: str = "", footer: str = "", justify: str = "left") -> None:
-        self.columns.append((header, footer, justify))
+    def add_column(self, header: str = "", footer: str = "", justify: str = "left", kind: str = "text",
+                   style: str | None = None, optional: bool = False, merge_into: int | None = None) -> None:
+        self.columns.append(Col(header, footer, justify, kind, style, optional, merge_into))
 
     def add_row(self, *cells: str, style: str | None = None) -> None:
-        self.rows.append((cells, style))
+        self.rows.append((tuple(cells) + ("",) * (len(self.columns) - len(cells)), style))
 
     def to_rich(self) -> Any:
+        """The laid-out table as a ``rich.table.Table`` with the same fixed widths (cells as
+        ``Text``: a layer named ``[red]`` is not markup)."""
         from rich.table import Table
+        from rich.text import Text
 
-        kw: dict[str, Any] = {}
-        if self.show_footer:
-            kw["show_footer"] = True
-        if self.caption is not None:
-            kw.update(caption=self.caption, caption_justify=self.caption_justify)
-        t = Table(title=self.title, title_justify=self.title_justify, **kw)  # type: ignore[arg-type]
-        for header, footer, justify in self.columns:
-            t.add_column(header, footer=footer, justify=justify)  # type: ignore[arg-type]
+        assert self.widths is not None, "lay the grid out first (costcalc.render.layout.fit)"
+        t = Table(show_footer=self.show_footer)
+        justs = [c.justify for c in self.columns]
+        for col, w in zip(self.columns, self.widths):
+            t.add_column(Text(col.header, justify=col.justify), footer=Text(col.footer, justify=col.justify),  # type: ignore[arg-type]
+                         justify=col.justify, width=w, no_wrap=True,  # type: ignore[arg-type]
+                         style=col.style)
         for cells, style in self.rows:
-            t.add_row(*cells, style=style)
+            t.add_row(*(Text(c, justify=j) for c, j in zip(cells, justs)), style=style)  # type: ignore[arg-type]
         return t
 
-    def __rich__(self) -> Any:  # printable by any rich Console
-        return self.to_rich()
+
+@dataclass
+class Text:
+    """A paragraph, wrapped at spaces to the console width (a word longer than the width is
+    never cut: it overflows)."""
+
+    text: str
+    style: str | None = None
 
 
-def _plain(text: str, markup: bool = True) -> str | None:
-    """``text`` as rich prints it without colours, or None if rich would transform it."""
-    if "[" in text:
-        if not markup or not (text.startswith("[bold]") and text.endswith("[/]")):
-            return None
-        text = text[6:-3]
-        if "[" in text or "]" in text:
-            return None
-    if _EMOJI.search(text):
-        return None
-    for ch in text:
-        if not (" " <= ch <= "~" or ch in _WIDTH1):
-            return None
-    return text
+@dataclass
+class Lines:
+    """Preformatted lines (the stacked layout of a table too wide for any column layout)."""
+
+    lines: list[str]
+    styles: list[str | None] | None = None
 
 
-def _wrap(text: str, width: int, pad: bool) -> list[str] | None:
-    """rich's word wrap (``Text.wrap``, overflow "fold") for width-1 text, or None when a word
-    would have to be folded. ``pad``: justify "left" (pad every line to ``width``); else "default"."""
-    breaks: list[int] = []
-    offset = 0
-    for m in _WORD.finditer(text):
-        start, word = m.start(), m.group(0)
-        length = len(word.rstrip())
-        if width - offset >= length:
-            offset += len(word)
-        elif length > width:
-            return None
-        elif offset and start:
-            breaks.append(start)
-            offset = len(word)
-    lines = [text[a:b] for a, b in zip([0, *breaks], [*breaks, len(text)])]
-    out = []
-    for line in lines:
-        if len(line) > width:  # Text.rstrip_end: trailing whitespace beyond the width goes
-            ws = _TRAILING_WS.search(line)
-            if ws is not None:
-                line = line[: len(line) - min(len(ws.group(0)), len(line) - width)]
-            if len(line) > width:
-                return None
-        if pad:
-            line += " " * (width - len(line))
+Block = Grid | Text | Lines
+
+
+class Blocks(list):  # type: ignore[type-arg]
+    """What a table renderer returns: the blocks to print, in order."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Plain rendering
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """Greedy word wrap at spaces; words are never split; a paragraph's indentation is kept on each of
+    its lines; trailing spaces dropped."""
+    out: list[str] = []
+    for para in text.split("\n"):
+        indent = para[: len(para) - len(para.lstrip(" "))]  # kept on every line of the paragraph
+        line = ""
+        for word in para.split(" "):
+            if not word:
+                continue
+            if not line:
+                line = indent + word
+            elif cell_len(line) + 1 + cell_len(word) <= width:
+                line += " " + word
+            else:
+                out.append(line)
+                line = indent + word
         out.append(line)
     return out
 
 
-def render_plain(obj: Grid | str, width: int = PLAIN_WIDTH) -> str | None:
-    """What ``rich.console.Console(width=width).print(obj)`` writes to a non-terminal file, or None
-    for anything outside the simple cases handled here."""
-    if isinstance(obj, str):
-        text = _plain(obj)
-        if text is None or not text:
-            return None
-        lines = _wrap(text, width, pad=False)
-        return None if lines is None else "\n".join(lines) + "\n"
-    return _grid(obj, width)
+def _pad(text: str, width: int, justify: str) -> str:
+    fill = " " * max(0, width - cell_len(text))
+    return f"{fill}{text}" if justify == "right" else f"{text}{fill}"
 
 
-def _grid(g: Grid, width: int) -> str | None:
-    if not g.columns:
-        return None
-    ncol = len(g.columns)
-    if any(justify not in ("left", "right") for _, _, justify in g.columns):
-        return None
-    heads = [_plain(h) for h, _, _ in g.columns]
-    feet = [_plain(f) for _, f, _ in g.columns] if g.show_footer else [""] * ncol
-    if None in heads or None in feet:
-        return None
-    body: list[list[str]] = []
-    for cells, _style in g.rows:
-        if len(cells) > ncol:
-            return None
-        row = []
-        for j in range(ncol):
-            c = _plain(cells[j]) if j < len(cells) else ""
-            if c is None or (c and c[-1] == " "):
-                return None
-            row.append(c)
-        body.append(row)
-    for h in (*heads, *feet):
-        if h and h[-1] == " ":  # type: ignore[index]
-            return None
-    widths = []
-    for j in range(ncol):
-        w = max(len(heads[j]), len(feet[j]), *(len(r[j]) for r in body)) if body else \
-            max(len(heads[j]), len(feet[j]))  # type: ignore[arg-type]
-        widths.append(w + 2)
-    extra = ncol + 1
-    if sum(widths) > width - extra:
-        return None
-    table_width = sum(widths) + extra
-    justs = [j for _, _, j in g.columns]
+def grid_lines(g: Grid) -> list[str]:
+    """The box-drawn lines of a laid-out grid, as rich draws them (heavy head, light body)."""
+    assert g.widths is not None, "lay the grid out first (costcalc.render.layout.fit)"
+    ws = g.widths
+    justs = [c.justify for c in g.columns]
 
-    def line(cells: list[str], left: str, mid: str, right: str) -> str:
-        parts = []
-        for c, w, j in zip(cells, widths, justs):
-            fill = " " * (w - 2 - len(c))
-            parts.append(f" {c}{fill} " if j == "left" else f" {fill}{c} ")
-        return left + mid.join(parts) + right
+    def row(cells: Sequence[str], edge: str, mid: str, bottom: bool = False) -> list[str]:
+        split = [c.split("\n") for c in cells]
+        height = max(len(s) for s in split)
+        if bottom:  # rich aligns header cells at the bottom
+            split = [[""] * (height - len(s)) + s for s in split]
+        out = []
+        for i in range(height):
+            parts = [" " + _pad(s[i] if i < len(s) else "", w, j) + " " for s, w, j in zip(split, ws, justs)]
+            out.append(edge + mid.join(parts) + edge)
+        return out
 
-    out: list[str] = []
-    if g.title:
-        title = _plain(g.title)
-        if title is None or g.title_justify != "left":
-            return None
-        lines = _wrap(title, table_width, pad=True)
-        if lines is None:
-            return None
-        out += lines
-    out.append("┏" + "┳".join("━" * w for w in widths) + "┓")
-    out.append(line(heads, "┃", "┃", "┃"))  # type: ignore[arg-type]
-    out.append("┡" + "╇".join("━" * w for w in widths) + "┩")
-    out += [line(r, "│", "│", "│") for r in body]
+    lines = ["┏" + "┳".join("━" * (w + 2) for w in ws) + "┓"]
+    lines += row([c.header for c in g.columns], "┃", "┃", bottom=True)
+    lines.append("┡" + "╇".join("━" * (w + 2) for w in ws) + "┩")
+    for cells, _ in g.rows:
+        lines += row(cells, "│", "│")
     if g.show_footer:
-        out.append("├" + "┼".join("─" * w for w in widths) + "┤")
-        out.append(line(feet, "│", "│", "│"))  # type: ignore[arg-type]
-    out.append("└" + "┴".join("─" * w for w in widths) + "┘")
-    if g.caption:
-        caption = _plain(g.caption)
-        if caption is None or g.caption_justify != "left":
-            return None
-        lines = _wrap(caption, table_width, pad=True)
-        if lines is None:
-            return None
-        out += lines
-    return "\n".join(out) + "\n"
+        lines.append("├" + "┼".join("─" * (w + 2) for w in ws) + "┤")
+        lines += row([c.footer for c in g.columns], "│", "│")
+    lines.append("└" + "┴".join("─" * (w + 2) for w in ws) + "┘")
+    return lines
+
+
+def render_plain(block: Block, width: int = PLAIN_WIDTH) -> str:
+    """The text of a block without colours (a grid must be laid out already)."""
+    if isinstance(block, Text):
+        return "\n".join(wrap_words(block.text, width)) + "\n"
+    if isinstance(block, Lines):
+        return "".join(line + "\n" for line in block.lines)
+    return "\n".join(grid_lines(block)) + "\n"
 
 
 def plain_ok() -> bool:
-    """Whether rich would print to stdout without colours at width :data:`PLAIN_WIDTH`: not a
-    terminal (and not forced to be one), a UTF-8 stream, not Windows' legacy console, not Jupyter."""
+    """Whether output goes without colours: stdout is not a terminal (and not forced to be one),
+    not Windows' legacy console, not Jupyter."""
     out = sys.stdout
     try:
         if out is None or out.isatty():
@@ -208,30 +196,53 @@ def plain_ok() -> bool:
     env = os.environ
     if env.get("TTY_COMPATIBLE", "") == "1" or env.get("FORCE_COLOR"):
         return False
-    if sys.platform == "win32" or hasattr(builtins, "get_ipython"):
-        return False
-    return (getattr(out, "encoding", "utf-8") or "utf-8").lower().startswith("utf")
+    return not (sys.platform == "win32" or hasattr(builtins, "get_ipython"))
 
 
 class Output:
-    """Prints grids and text: plain when :func:`plain_ok` and :func:`render_plain` agree, else
-    through a rich Console made on first need (``console_factory``)."""
+    """Prints blocks at a width: plain text when :func:`plain_ok`, else through a rich Console made
+    on first need by ``console_factory(width)``."""
 
-    def __init__(self, console_factory: Any) -> None:
+    def __init__(self, width: int, console_factory: Any, plain: bool | None = None) -> None:
+        self.width = width
         self._factory = console_factory
         self._console: Any = None
-        self._plain = plain_ok()
+        self._plain = plain_ok() if plain is None else plain
 
     @property
     def console(self) -> Any:
         if self._console is None:
-            self._console = self._factory()
+            self._console = self._factory(self.width)
         return self._console
 
-    def print(self, obj: Grid | str) -> None:
+    def print(self, block: Block | str) -> None:
+        from costcalc.render.layout import fit
+
+        if isinstance(block, str):
+            block = Text(block)
+        if isinstance(block, Grid) and block.widths is None:
+            block = fit(block, self.width)
         if self._plain:
-            text = render_plain(obj)
-            if text is not None:
-                sys.stdout.write(text)
-                return
-        self.console.print(obj.to_rich() if isinstance(obj, Grid) else obj)
+            sys.stdout.write(render_plain(block, self.width))
+            return
+        self._rich(block)
+
+    def _rich(self, block: Block) -> None:
+        from rich.text import Text as RichText
+
+        console = self.console
+        if isinstance(block, Grid):
+            # cells are laid out already: never let rich narrow a column (a too-wide word overflows)
+            width = sum(w + 3 for w in block.widths or []) + 1
+            console.print(block.to_rich(), crop=False, width=max(width, self.width))
+            return
+        if isinstance(block, Text):
+            lines, styles = wrap_words(block.text, self.width), [block.style] * 10**6
+        else:
+            lines, styles = block.lines, block.styles or [None] * len(block.lines)
+        for line, style in zip(lines, styles):
+            console.print(RichText(line, style=style or ""), no_wrap=True, overflow="ignore", crop=False)
+
+
+__all__ = ["Block", "Blocks", "Col", "Grid", "Lines", "Output", "PLAIN_WIDTH", "Text", "cell_len", "grid_lines", "plain_ok",
+           "render_plain", "wrap_words"]

@@ -1,12 +1,12 @@
-"""Render comparisons and sweeps (:mod:`costcalc.explore`): rich tables, JSON, CSV, Markdown, LaTeX.
+"""Render comparisons and sweeps (:class:`~costcalc.results.Comparison`, :class:`~costcalc.results.SweepResult`).
 
 JSON is the machine contract and carries the same data as the tables:
 
 - compare: ``{"convention", "dtype_bytes", "networks": [{name, source, vars, totals, by_type,
-  ratio_to_first}]}`` (``totals``/``by_type`` as in ``costcalc net``; ratios are floats, ``null`` where the first network has none of that quantity, formulas as text
-  when symbolic).
+  ratio_to_first, assumptions}]}`` (``totals``/``by_type`` as in ``costcalc net``; ratios are floats,
+  ``null`` where the first network has none of that quantity, formulas as text when symbolic).
 - sweep: ``{"name", "source", "swept": {var: [values]}, "fixed", "convention", "dtype_bytes",
-  "points": [{vars, totals}]}``.
+  "points": [{vars, totals, assumptions}]}``.
 """
 
 from __future__ import annotations
@@ -17,295 +17,312 @@ from fractions import Fraction
 from typing import Any
 
 from costcalc.cost import CONVENTION
-from costcalc.explore import QUANTITIES, Compared, Sweep, quantity
-from costcalc.num import is_int, pretty, to_json, var_json
-from costcalc.render.net import View, cost_json, share
-
-#: Row labels of the totals table (quantity → label); ops and params follow the View.
-_LABELS = {"elementwise": "elementwise ops", "comparisons": "comparisons", "activations": "activation elements",
-           "memory": "memory access (elements)", "bytes": "memory access (bytes)"}
+from costcalc.metrics import BY_NAME, METRICS
+from costcalc.num import is_int, normalize, to_json, var_json
+from costcalc.render.boxtable import Blocks, Grid, Text
+from costcalc.render.net import by_type_sorted, cost_json, title
+from costcalc.render.text import pct, ratio_text, share, tex_cell, tex_escape, tex_math, vars_text
+from costcalc.render.view import View
 
 
 def _rows(view: View) -> list[tuple[str, str]]:
-    """(quantity, label) rows of a totals table for this view."""
-    ops = "flops" if view.units == "flops" else "macs"
-    par = "weights" if view.params == "weights" else "params"
-    other_par = "params" if par == "weights" else "weights"
-    return [(ops, view.ops_label), (par, view.par_label),
-            (other_par, "weights (conv/FC only)" if other_par == "weights" else "params (PyTorch)"),
-            *((q, _LABELS[q]) for q in ("elementwise", "comparisons", "activations", "memory", "bytes"))]
-
-
-def _total_cells(cmp: Any, view: View) -> list[list[str]]:
-    """One row per quantity: its label, then each network's total and (after the first) its
-    ratio to the first network."""
-    ratios = [cmp.ratios(i) for i in range(len(cmp.results))]
-    body = []
-    for q, label in _rows(view):
-        cells = [label]
-        for i, r in enumerate(cmp.results):
-            cells.append(pretty(quantity(r.totals, q, view.dtype_bytes), True))
-            if i:
-                cells.append(ratio_text(ratios[i][q]))
-        body.append(cells)
-    return body
-
-
-def _long_rows(view: View) -> list[tuple[str, str]]:
-    """Columns of a long sweep table: short labels, so that a row fits a 120-column terminal."""
-    ops = "flops" if view.units == "flops" else "macs"
-    par = "weights" if view.params == "weights" else "params"
-    return [(ops, view.ops_label), (par, view.par_label), ("elementwise", "elementwise"),
-            ("comparisons", "comparisons"), ("activations", "activations"),
-            ("bytes", f"bytes ({view.dtype_bytes} B/elt)")]
+    """(metric, label) rows of a totals table: the view's ops and params first, then the rest."""
+    first = [view.ops_metric.name, view.par_metric.name]
+    rest = [m.name for m in METRICS if m.name not in first and m.name not in ("macs", "flops")]
+    out = []
+    for name in first + rest:
+        m = BY_NAME[name]
+        label = m.label if name not in first else (m.short if name in ("macs", "flops") else m.label)
+        out.append((name, label))
+    return out
 
 
 def ratio_json(x: Any) -> Any:
     if x is None:
         return None
+    x = normalize(x)
     if is_int(x) or isinstance(x, Fraction):
         return float(x)
     return to_json(x)
 
 
-def ratio_text(x: Any) -> str:
-    if x is None:
-        return "—"
-    if is_int(x) or isinstance(x, Fraction):
-        return f"{float(x):.2f}×"
-    return pretty(x)
+def _headers(cmp: Any) -> list[str]:
+    """Column headers: the network names (numbered when two are alike)."""
+    names = [n.name for n in cmp.networks]
+    if len(set(names)) < len(names):
+        names = [f"{i + 1}. {n}" for i, n in enumerate(names)]
+    return names
 
 
-def _title(r: Any) -> str:
-    """Column header: the network's name, then one variable per line (keeps columns narrow)."""
-    vars_ = "\n".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items())
-    return r.spec.name + (f"\n[dim]{vars_}[/]" if vars_ else "")
-
-
-def _plain_title(r: Any) -> str:
-    vars_ = ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items())
-    return r.spec.name + (f" ({vars_})" if vars_ else "")
+def _value(view: View, m: str, v: Any) -> str:
+    return view.count(v)
 
 
 # ----------------------------------------------------------------------------------------------
 # compare
 
 
-def compare_json(cmp: Compared, view: View = View()) -> dict[str, Any]:
-    from costcalc.render.net import _by_type_sorted
+def _legend(cmp: Any) -> list[Text]:
+    out = []
+    for head, n in zip(_headers(cmp), cmp.networks):
+        vars_ = vars_text(n.shown_vars)
+        out.append(Text(f"{head}: {vars_ or 'no variables'}  ({n.source})"))
+    return out
 
+
+def _conditions(cmp: Any) -> list[Text]:
+    out = []
+    for head, n in zip(_headers(cmp), cmp.networks):
+        if n.symbolic:
+            from costcalc.render.net import exact_sentence
+
+            out.append(Text(f"{head}: {exact_sentence(n) if n.exact else n.conditions.sentence()}"))
+        out += [Text(f"{head}: {note}") for note in n.notes]
+    return out
+
+
+def compare_blocks(cmp: Any, view: View) -> Blocks:
+    """Totals side by side with the ratio to the first network, then ops and params by type."""
+    heads = _headers(cmp)
+    first = heads[0]
+    ratios = [cmp.ratios(i, view.dtype_bytes) for i in range(len(cmp.networks))]
+    symbolic = any(n.symbolic for n in cmp.networks)
+    kind = "formula" if symbolic else "number"
+    g = Grid(name="totals")
+    g.add_column("")
+    for i, h in enumerate(heads):
+        g.add_column(h, justify="right", kind=kind)
+        if i:
+            g.add_column(f"× {first}" if len(heads) == 2 else "×", justify="right", kind=kind, style="cyan")
+    for m, label in _rows(view):
+        cells = [label]
+        for i, n in enumerate(cmp.networks):
+            cells.append(_value(view, m, BY_NAME[m](n.totals, view.dtype_bytes)))
+            if i:
+                cells.append(ratio_text(ratios[i][m]))
+        g.add_row(*cells)
+    out = Blocks([Text(f"totals (×: ratio to {first})", "bold"), *_legend(cmp), g, Text(CONVENTION, "dim")])
+    out += _conditions(cmp)
+    for metric, label in ((view.ops_metric, view.ops_label), (view.par_metric, view.par_label)):
+        out += [Text(f"{label} by layer type", "bold"), _by_type_grid(cmp, view, metric, heads)]
+    return out
+
+
+def _by_type_grid(cmp: Any, view: View, metric: Any, heads: list[str]) -> Grid:
+    def get(c: Any) -> Any:
+        return metric(c, view.dtype_bytes)
+
+    symbolic = any(not is_int(get(n.totals)) for n in cmp.networks)
+    g = Grid(name=f"{metric.short} by layer type")
+    g.add_column("type")
+    for h in heads:
+        g.add_column(h, justify="right", kind="formula" if symbolic else "number")
+        g.add_column("%", justify="right", kind="number", style="dim")
+    for cat in cmp.categories(get):
+        present = [n.by_type[cat] for n in cmp.networks if cat in n.by_type]
+        if all(get(c) == 0 for c in present):
+            continue  # e.g. relu has no MACs and no params: it lives in the other-ops rows
+        cells = [cat]
+        for n in cmp.networks:
+            c = n.by_type.get(cat)
+            if c is None:
+                cells += ["", ""]
+            else:
+                cells += [_value(view, metric.name, get(c)), pct(share(get(c), get(n.totals)))]
+        g.add_row(*cells)
+    return g
+
+
+def compare_json(cmp: Any, view: View) -> dict[str, Any]:
     nets = []
-    for i, r in enumerate(cmp.results):
+    for i, n in enumerate(cmp.networks):
         nets.append({
-            "name": r.spec.name,
-            "source": r.spec.source,
-            "vars": {k: var_json(v) for k, v in r.spec.vars.items()},
-            "totals": cost_json(r.totals, view.dtype_bytes),
-            "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in _by_type_sorted(r)},
-            "ratio_to_first": {q: ratio_json(v) for q, v in cmp.ratios(i).items()},
+            "name": n.name,
+            "source": n.source,
+            "vars": {k: var_json(v) for k, v in n.vars.items()},
+            "totals": cost_json(n.totals, view.dtype_bytes),
+            "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in by_type_sorted(n, view)},
+            "ratio_to_first": {q: ratio_json(v) for q, v in cmp.ratios(i, view.dtype_bytes).items()},
+            "assumptions": n.conditions.to_json() if n.symbolic else [],
+            "notes": list(n.notes),
         })
     return {"convention": CONVENTION, "dtype_bytes": view.dtype_bytes, "networks": nets}
 
 
-def compare_tables(cmp: Compared, view: View = View()) -> list[Any]:
-    """Totals side by side with the ratio to the first network, then MACs and params by type."""
-    from rich.table import Table
-
-    first = cmp.results[0]
-    totals = Table(title=f"[bold]totals[/] (ratio: × {first.spec.name})", title_justify="left",
-                   caption=CONVENTION, caption_justify="left")
-    body = _total_cells(cmp, view)
-    widths = [max(len(row[j]) for row in body) for j in range(len(body[0]))]
-    totals.add_column("", min_width=widths[0])
-    j = 1
-    for i, r in enumerate(cmp.results):
-        totals.add_column(_title(r), justify="right", min_width=widths[j])
-        j += 1
-        if i:
-            totals.add_column("×", justify="right", style="cyan", min_width=widths[j])
-            j += 1
-    for cells in body:
-        totals.add_row(*cells)
-    out = [totals]
-    cats = cmp.categories()
-    for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
-        t = Table(title=f"[bold]{label} by layer type[/]", title_justify="left")
-        body = []
-        for cat in cats:
-            if all(get(r.by_type[cat]) == 0 for r in cmp.results if cat in r.by_type):
-                continue  # e.g. relu has no MACs and no params: it lives in the other-ops columns
-            cells = [cat]
-            for r in cmp.results:
-                c = r.by_type.get(cat)
-                if c is None:
-                    cells += ["", ""]
-                else:
-                    s = share(get(c), get(r.totals))
-                    cells += [pretty(get(c)), "—" if s is None else f"{100 * s:.1f}%"]
-            body.append(cells)
-        widths = [max([len(row[j]) for row in body] + [1]) for j in range(1 + 2 * len(cmp.results))]
-        t.add_column("type", min_width=widths[0])
-        for i, r in enumerate(cmp.results):
-            t.add_column(_title(r), justify="right", min_width=widths[1 + 2 * i])
-            t.add_column("%", justify="right", style="dim", min_width=widths[2 + 2 * i])
-        for cells in body:
-            t.add_row(*cells)
-        out.append(t)
-    return out
-
-
-def compare_csv(cmp: Compared, view: View = View()) -> str:
+def compare_csv(cmp: Any, view: View) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["name", "source", "vars", *QUANTITIES, *(f"{q}_ratio" for q in QUANTITIES)])
-    for i, r in enumerate(cmp.results):
-        c = cost_json(r.totals, view.dtype_bytes)
-        ratios = cmp.ratios(i)
-        w.writerow([r.spec.name, r.spec.source, ";".join(f"{k}={var_json(v)}" for k, v in r.spec.vars.items()),
-                    *(c[q] for q in QUANTITIES), *(ratio_json(ratios[q]) for q in QUANTITIES)])
+    names = [m.name for m in METRICS]
+    w.writerow(["name", "source", "vars", *names, *(f"{q}_ratio" for q in names)])
+    for i, n in enumerate(cmp.networks):
+        c = cost_json(n.totals, view.dtype_bytes)
+        ratios = cmp.ratios(i, view.dtype_bytes)
+        w.writerow([n.name, n.source, ";".join(f"{k}={var_json(v)}" for k, v in n.vars.items()),
+                    *(c[q] for q in names), *(ratio_json(ratios[q]) for q in names)])
     return out.getvalue()
 
 
-def compare_markdown(cmp: Compared, view: View = View()) -> str:
-    first = cmp.results[0]
-    head = ["| |"] + [f" {_plain_title(r)} |" + (" × |" if i else "") for i, r in enumerate(cmp.results)]
-    lines = ["".join(head), "|---|" + "|".join("--:" if i == 0 else "--:|--:" for i in range(len(cmp.results))) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in _total_cells(cmp, view)]
-    lines += ["", f"Ratios (×) are to {_plain_title(first)}.", ""]
-    for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
-        lines += [f"| {label} by type | " + " | ".join(f"{_plain_title(r)} | %" for r in cmp.results) + " |",
-                  "|---|" + "--:|--:|" * len(cmp.results)]
-        for cat in cmp.categories():
-            if all(get(r.by_type[cat]) == 0 for r in cmp.results if cat in r.by_type):
-                continue
-            cells = [cat]
-            for r in cmp.results:
-                c = r.by_type.get(cat)
-                s = share(get(c), get(r.totals)) if c is not None else None
-                cells += ["" if c is None else pretty(get(c)), "" if s is None else f"{100 * s:.1f}%"]
-            lines.append("| " + " | ".join(cells) + " |")
+def compare_markdown(cmp: Any, view: View) -> str:
+    heads = [title(n) for n in cmp.networks]
+    ratios = [cmp.ratios(i, view.dtype_bytes) for i in range(len(cmp.networks))]
+    lines = ["| |" + "".join(f" {h} |" + (" × |" if i else "") for i, h in enumerate(heads)),
+             "|---|" + "|".join("--:" if i == 0 else "--:|--:" for i in range(len(heads))) + "|"]
+    for m, label in _rows(view):
+        cells = [label]
+        for i, n in enumerate(cmp.networks):
+            cells.append(_value(view, m, BY_NAME[m](n.totals, view.dtype_bytes)))
+            if i:
+                cells.append(ratio_text(ratios[i][m]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Ratios (×) are to {heads[0]}.", ""]
+    for metric, label in ((view.ops_metric, view.ops_label), (view.par_metric, view.par_label)):
+        g = _by_type_grid(cmp, view, metric, heads)
+        lines += [f"| {label} by type | " + " | ".join(f"{h} | %" for h in heads) + " |",
+                  "|---|" + "--:|--:|" * len(heads)]
+        lines += ["| " + " | ".join(cells) + " |" for cells, _ in g.rows]
         lines.append("")
+    lines += [t.text for t in _conditions(cmp)]
     lines.append(f"_{CONVENTION}_")
     return "\n".join(lines) + "\n"
 
 
-def compare_latex(cmp: Compared, view: View = View()) -> str:
-    def esc(s: str) -> str:
-        return s.replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
-
-    def tex(v: Any) -> str:
-        if is_int(v):
-            return f"{v:,}".replace(",", "{,}")
-        import sympy
-
-        return f"${sympy.latex(v)}$"
-
-    n = len(cmp.results)
-    ratios = [cmp.ratios(i) for i in range(n)]
+def compare_latex(cmp: Any, view: View) -> str:
+    n = len(cmp.networks)
+    ratios = [cmp.ratios(i, view.dtype_bytes) for i in range(n)]
     lines = [r"\begin{tabular}{l" + "r" * (2 * n - 1) + "}", r"\hline",
-             " & ".join([""] + [esc(_plain_title(r)) + (r" & $\times$" if i else "")
-                                for i, r in enumerate(cmp.results)]) + r" \\", r"\hline"]
-    for q, label in _rows(view):
-        cells = [esc(label)]
-        for i, r in enumerate(cmp.results):
-            cells.append(tex(quantity(r.totals, q, view.dtype_bytes)))
+             " & ".join([""] + [tex_escape(title(net)) + (r" & $\times$" if i else "")
+                                for i, net in enumerate(cmp.networks)]) + r" \\", r"\hline"]
+    for m, label in _rows(view):
+        cells = [tex_escape(label)]
+        for i, net in enumerate(cmp.networks):
+            cells.append(tex_cell(BY_NAME[m](net.totals, view.dtype_bytes), view.human))
             if i:
-                cells.append(esc(ratio_text(ratios[i][q])).replace("×", r"$\times$"))
+                r = ratios[i][m]
+                cells.append(tex_escape(ratio_text(r)).replace("×", r"$\times$") if r is None or is_int(r)
+                             or isinstance(normalize(r), Fraction) else f"${tex_math(r)}$")
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\hline", r"\end{tabular}"]
+    lines.append(r"\hline")
+    for t in _conditions(cmp):
+        lines.append(rf"\multicolumn{{{2 * n}}}{{l}}{{\footnotesize {tex_escape(t.text)}}} \\")
+    lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
-COMPARE_RENDERERS = {"csv": compare_csv, "markdown": compare_markdown, "latex": compare_latex}
+def compare_math(cmp: Any, view: View) -> str:
+    rows = [rf"\text{{{tex_escape(n.name)}}} &= {tex_math(view.ops(n.totals))}\ \text{{{view.ops_label}}}"
+            for n in cmp.networks]
+    return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
 
 
 # ----------------------------------------------------------------------------------------------
 # sweep
 
 
-def sweep_json(sw: Sweep, view: View = View()) -> dict[str, Any]:
-    return {
-        "name": sw.name,
-        "source": sw.source,
-        "swept": sw.axes,
-        "fixed": sw.fixed,
-        "convention": CONVENTION,
-        "dtype_bytes": view.dtype_bytes,
-        "points": [{"vars": {k: var_json(v) for k, v in p.vars.items()}, "totals": cost_json(p.totals, view.dtype_bytes)}
-                   for p in sw.points],
-    }
+def _long_rows(view: View) -> list[tuple[str, str]]:
+    """Columns of a long sweep table, with short labels."""
+    return [(view.ops_metric.name, view.ops_label), (view.par_metric.name, view.par_label),
+            ("elementwise", "elementwise"), ("comparisons", "comparisons"), ("activations", "activations"),
+            ("bytes", f"bytes ({view.dtype_bytes} B/elt)")]
 
 
-def sweep_csv(sw: Sweep, view: View = View()) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    names = list(sw.points[0].vars) if sw.points else list(sw.axes)
-    w.writerow([*names, *QUANTITIES])
-    for p in sw.points:
-        c = cost_json(p.totals, view.dtype_bytes)
-        w.writerow([*(var_json(p.vars[k]) for k in names), *(c[q] for q in QUANTITIES)])
-    return out.getvalue()
-
-
-def _sweep_header(sw: Sweep) -> str:
-    fixed = ", ".join(f"{k}={v}" for k, v in sw.fixed.items())
+def _sweep_header(sw: Any) -> str:
+    fixed = ", ".join(f"{k}={v}" for k, v in sw.sweep.fixed.items())
     return f"{sw.name}" + (f" ({fixed})" if fixed else "")
 
 
-def sweep_tables(sw: Sweep, view: View = View()) -> list[Any]:
+def _sweep_conditions(sw: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for p in sw.points:
+        c = getattr(p, "conditions", None)
+        if c is not None and c.symbolic:
+            seen.setdefault(c.sentence(""), None)
+    return list(seen)
+
+
+def sweep_blocks(sw: Any, view: View) -> Blocks:
     """Two swept variables: one grid per quantity (rows: the first variable, columns: the second).
     Otherwise a long table, one row per point with every total."""
-    from rich.table import Table
-
     axes = list(sw.axes)
+    points = sw.points
+    symbolic = any(not is_int(view.ops(p.totals)) for p in points)
+    kind = "formula" if symbolic else "number"
+    out = Blocks()
     if len(axes) == 2:
         a, b = axes
-        grid = sw.grid()
-        out = []
-        for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
-            t = Table(title=f"[bold]{_sweep_header(sw)}: {label}[/]", title_justify="left")
-            t.add_column(f"{a} \\ {b}")
+        grid = sw.sweep.grid()
+        for label, metric in ((view.ops_label, view.ops_metric), (view.par_label, view.par_metric)):
+            g = Grid(name=label)
+            g.add_column(f"{a} \\ {b}")
             for vb in sw.axes[b]:
-                t.add_column(vb, justify="right")
+                g.add_column(vb, justify="right", kind=kind)
             for va in sw.axes[a]:
-                t.add_row(va, *(pretty(get(grid[(va, vb)].totals), True) for vb in sw.axes[b]))
-            out.append(t)
-        return out
-    t = Table(title=f"[bold]{_sweep_header(sw)}[/]", title_justify="left", caption=CONVENTION, caption_justify="left")
-    for k in axes:
-        t.add_column(k, no_wrap=True)
-    rows = _long_rows(view)
-    for _, label in rows:
-        t.add_column(label, justify="right", no_wrap=True)
-    for p in sw.points:
-        t.add_row(*(p.swept[k] for k in axes), *(pretty(quantity(p.totals, q, view.dtype_bytes), True) for q, _ in rows))
-    return [t]
-
-
-def sweep_markdown(sw: Sweep, view: View = View()) -> str:
-    axes = list(sw.axes)
-    lines = [f"**{_sweep_header(sw)}**", ""]
-    if len(axes) == 2:
-        a, b = axes
-        grid = sw.grid()
-        for label, get in ((view.ops_label, view.ops), (view.par_label, view.par)):
-            lines += [f"| {label}: {a} \\ {b} | " + " | ".join(sw.axes[b]) + " |",
-                      "|---|" + "--:|" * len(sw.axes[b])]
-            for va in sw.axes[a]:
-                lines.append(f"| {va} | " + " | ".join(pretty(get(grid[(va, vb)].totals), True)
-                                                       for vb in sw.axes[b]) + " |")
-            lines.append("")
+                g.add_row(va, *(view.count(metric(grid[(va, vb)].totals, view.dtype_bytes))
+                                for vb in sw.axes[b]))
+            out += [Text(f"{_sweep_header(sw)}: {label}", "bold"), g]
     else:
+        g = Grid(name=sw.name)
+        for k in axes:
+            g.add_column(k, kind="number")
         rows = _long_rows(view)
-        lines += ["| " + " | ".join([*axes, *(label for _, label in rows)]) + " |",
-                  "|" + "---|" * len(axes) + "--:|" * len(rows)]
-        for p in sw.points:
-            lines.append("| " + " | ".join([*(p.swept[k] for k in axes),
-                                            *(pretty(quantity(p.totals, q, view.dtype_bytes), True) for q, _ in rows)])
-                         + " |")
-        lines.append("")
-    lines.append(f"_{CONVENTION}_")
-    return "\n".join(lines) + "\n"
+        for _, label in rows:
+            g.add_column(label, justify="right", kind=kind)
+        for p in points:
+            g.add_row(*(p.swept[k] for k in axes),
+                      *(view.count(BY_NAME[q](p.totals, view.dtype_bytes)) for q, _ in rows))
+        out += [Text(_sweep_header(sw), "bold"), g]
+    out.append(Text(CONVENTION, "dim"))
+    out += [Text(c) for c in _sweep_conditions(sw)]
+    return out
 
 
-SWEEP_RENDERERS = {"csv": sweep_csv, "markdown": sweep_markdown}
+def sweep_json(sw: Any, view: View) -> dict[str, Any]:
+    def point(p: Any) -> dict[str, Any]:
+        d = {"vars": {k: var_json(v) for k, v in p.vars.items()}, "totals": cost_json(p.totals, view.dtype_bytes)}
+        c = getattr(p, "conditions", None)
+        d["assumptions"] = c.to_json() if c is not None and c.symbolic else []
+        return d
+
+    return {
+        "name": sw.name,
+        "source": sw.sweep.source,
+        "swept": sw.axes,
+        "fixed": sw.sweep.fixed,
+        "convention": CONVENTION,
+        "dtype_bytes": view.dtype_bytes,
+        "points": [point(p) for p in sw.points],
+    }
+
+
+def sweep_csv(sw: Any, view: View) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    names = list(sw.points[0].vars) if sw.points else list(sw.axes)
+    metrics = [m.name for m in METRICS]
+    w.writerow([*names, *metrics])
+    for p in sw.points:
+        c = cost_json(p.totals, view.dtype_bytes)
+        w.writerow([*(var_json(p.vars[k]) for k in names), *(c[q] for q in metrics)])
+    return out.getvalue()
+
+
+def sweep_markdown(sw: Any, view: View) -> str:
+    lines = []
+    for b in sweep_blocks(sw, view):
+        if isinstance(b, Text):
+            lines += [f"**{b.text}**" if b.style == "bold" else (f"_{b.text}_" if b.style == "dim" else b.text), ""]
+        elif isinstance(b, Grid):
+            lines.append("| " + " | ".join(c.header for c in b.columns) + " |")
+            lines.append("|" + "".join("--:|" if c.justify == "right" else "---|" for c in b.columns))
+            lines += ["| " + " | ".join(cells) + " |" for cells, _ in b.rows]
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def sweep_math(sw: Any, view: View) -> str:
+    rows = [rf"\text{{{tex_escape(', '.join(f'{k}={v}' for k, v in p.swept.items()))}}} &= {tex_math(view.ops(p.totals))}"
+            for p in sw.points[:50]]
+    return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
+
+
+__all__ = ["compare_blocks", "compare_csv", "compare_json", "compare_latex", "compare_markdown", "compare_math",
+           "ratio_json", "sweep_blocks", "sweep_csv", "sweep_json", "sweep_markdown", "sweep_math"]

@@ -1,163 +1,104 @@
-"""Render a :class:`~costcalc.network.NetResult`: rich table, JSON, CSV, Markdown, LaTeX.
+"""Render a network (:class:`~costcalc.results.Network`): table, JSON, CSV, Markdown, LaTeX.
 
-All formats show the same data; JSON is the machine contract (issue 3):
-``name``, ``vars``, ``layers`` (leaves in order), ``totals``, ``by_type``.
+Every format shows the same rows (``--depth`` and ``--top`` apply alike), the same values in the
+same canonical form, and for formulas the conditions under which they hold. JSON is the machine
+contract: ``name``, ``source``, ``vars``, ``input``, ``output``, ``convention``, ``dtype_bytes``,
+``layers`` (the leaves shown, in order; without ``--top``/``--depth`` every leaf, summing to the
+totals), ``blocks`` (subtotals shown), ``totals``, ``by_type``, ``assumptions`` (where formulas are
+exact; empty for numbers), ``notes``, and ``view`` (which rows were selected and how ``--top``
+ordered them).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
-from costcalc.cost import CONVENTION, COST_FIELDS, Cost
-from costcalc.engine import Row
-from costcalc.network import NetResult
-from costcalc.num import is_int, pretty, to_json, var_json
-from costcalc.render.boxtable import Grid
-from costcalc.render.layer import shape_json, shape_text
-
-
-@dataclass(frozen=True)
-class View:
-    """What the user asked to see: FLOPs or MACs, PyTorch params or weights only, which rows."""
-
-    units: str = "macs"  # or "flops"
-    params: str = "torch"  # or "weights"
-    depth: int | None = None  # hide rows deeper than this
-    top: int | None = None  # only the N most expensive leaves
-    dtype_bytes: int = 4
-
-    def ops(self, c: Cost) -> Any:
-        return c.flops if self.units == "flops" else c.macs
-
-    def par(self, c: Cost) -> Any:
-        return c.weights if self.params == "weights" else c.params
-
-    @property
-    def ops_label(self) -> str:
-        return "FLOPs" if self.units == "flops" else "MACs"
-
-    @property
-    def par_label(self) -> str:
-        return "weights" if self.params == "weights" else "params"
+from costcalc.cost import CONVENTION, Cost
+from costcalc.metrics import METRICS
+from costcalc.num import is_int, to_json, var_json
+from costcalc.render.boxtable import Blocks, Grid, Text
+from costcalc.render.text import (bar, pct, share, shape_json, shape_text, tex_cell, tex_escape, tex_math,
+                                  vars_text)
+from costcalc.render.view import View
 
 
-def visible_rows(result: NetResult, view: View) -> list[Row]:
+def as_network(obj: Any) -> Any:
+    """A :class:`~costcalc.results.Network` for a Network or a bare NetResult."""
+    from costcalc.results import Network, load_network
+
+    return obj if isinstance(obj, Network) else load_network(obj)
+
+
+# ----------------------------------------------------------------------------------------------
+# Which rows, in which order, with which share
+
+
+@dataclass
+class Shown:
+    """The rows a view selects (with the depth each is drawn at), their shares of the total, and
+    how they were chosen."""
+
+    rows: list[tuple[Any, int]]
+    shares: dict[str, float | None]
+    total_rows: int
+    order: str  # how --top ordered the rows ("" without --top)
+    shares_at: dict[str, Any]  # variable values the shares of formulas are taken at
+
+
+def shown(net: Any, view: View) -> Shown:
+    """The rows of ``net`` that ``view`` selects. ``--top N``: the N leaves with the largest
+    ``view.ops``; for formulas, the largest at the spec's defaults (where the formulas are numbers),
+    or the first N when there are no defaults to order by."""
+    rows = net.rows
+    ref = net.reference()
+    ref_rows = {r.path: r for r in ref[0].rows} if ref else {}
+    ref_total = view.ops(ref[0].totals) if ref else None
+    total = view.ops(net.totals)
+
+    def value_at_defaults(r: Any) -> Any:
+        v = view.ops(r.cost)
+        if is_int(v):
+            return v
+        rr = ref_rows.get(r.path)
+        return view.ops(rr.cost) if rr is not None else None
+
+    order = ""
     if view.top:
-        leaves = [r for r in result.rows if r.leaf]
-        if all(is_int(r.cost.macs) for r in leaves):
-            leaves = sorted(leaves, key=lambda r: -r.cost.macs)
-        return [replace(r, depth=0) for r in leaves[: view.top]]
-    if view.depth is None:
-        return result.rows
-    return [r for r in result.rows if r.depth <= view.depth]
+        leaves = [r for r in rows if r.leaf]
+        values = [value_at_defaults(r) for r in leaves]
+        if all(is_int(v) for v in values):
+            leaves = [r for _, r in sorted(zip(values, leaves), key=lambda t: -t[0])]
+            order = f"by {view.ops_label}" + (f" at {vars_text(ref[1])}" if ref and not is_int(total) else "")
+        else:
+            order = "in network order (formulas without numeric defaults cannot be ordered)"
+        picked = [(r, 0) for r in leaves[: view.top]]
+    elif view.depth is not None:
+        picked = [(r, r.depth) for r in rows if r.depth <= view.depth]
+    else:
+        picked = [(r, r.depth) for r in rows]
+    shares: dict[str, float | None] = {}
+    for r, _ in picked:
+        v = view.ops(r.cost)
+        if is_int(v) and is_int(total):
+            shares[r.path] = share(v, total)
+        else:
+            rr = ref_rows.get(r.path)
+            shares[r.path] = share(view.ops(rr.cost), ref_total) if rr is not None else None
+    return Shown(picked, shares, len(rows), order, dict(ref[1]) if ref and not is_int(total) else {})
 
 
-def share(part: Any, whole: Any) -> float | None:
-    if is_int(part) and is_int(whole) and whole:
-        return part / whole
-    return None
+def title(net: Any) -> str:
+    vars_ = vars_text(net.shown_vars)
+    return net.name + (f" ({vars_})" if vars_ else "")
 
 
-def cost_json(c: Cost, dtype_bytes: int = 4) -> dict[str, Any]:
-    d = {"macs": to_json(c.macs), "flops": to_json(c.flops)}
-    d.update({f: to_json(getattr(c, f)) for f in COST_FIELDS if f != "macs"})
-    d["bytes"] = to_json(c.bytes(dtype_bytes))
-    return d
-
-
-def net_json(result: NetResult, view: View = View()) -> dict[str, Any]:
-    spec = result.spec
-    totals = result.totals
-    if spec.symbolic:
-        from costcalc.network import symbolic_totals
-
-        totals = symbolic_totals(result)
-    return {
-        "name": spec.name,
-        "source": spec.source,
-        "vars": {k: var_json(v) for k, v in spec.vars.items()},
-        "input": shape_json(spec.input),
-        "output": shape_json(result.out_shape),
-        "convention": CONVENTION,
-        "dtype_bytes": view.dtype_bytes,
-        "layers": [
-            {
-                "path": r.path,
-                "type": r.type,
-                "category": r.category,
-                "in_shape": shape_json(r.in_shape),
-                "out_shape": shape_json(r.out_shape),
-                **cost_json(r.cost, view.dtype_bytes),
-            }
-            for r in result.rows
-            if r.leaf
-        ],
-        "blocks": [
-            {"path": r.path, "type": r.type, "in_shape": shape_json(r.in_shape),
-             "out_shape": shape_json(r.out_shape), "macs": to_json(r.cost.macs), "params": to_json(r.cost.params)}
-            for r in result.rows
-            if not r.leaf
-        ],
-        "totals": cost_json(totals, view.dtype_bytes),
-        "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in _by_type_sorted(result)},
-    }
-
-
-def _by_type_sorted(result: NetResult) -> list[tuple[str, Cost]]:
-    items = list(result.by_type.items())
-    if all(is_int(c.macs) for _, c in items):
-        items.sort(key=lambda kv: (-kv[1].macs, -kv[1].params if is_int(kv[1].params) else 0))
-    return items
-
-
-CSV_FIELDS = ("path", "type", "category", "depth", "leaf", "in_shape", "out_shape", "macs", "flops",
-              *COST_FIELDS[1:], "bytes")
-
-
-def net_csv(result: NetResult, view: View = View()) -> str:
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(CSV_FIELDS)
-    for r in visible_rows(result, view):
-        c = cost_json(r.cost, view.dtype_bytes)
-        w.writerow([r.path, r.type, r.category, r.depth, int(r.leaf), "x".join(map(str, shape_json(r.in_shape))),
-                    "x".join(map(str, shape_json(r.out_shape))), *(c[f] for f in CSV_FIELDS[7:])])
-    c = cost_json(result.totals, view.dtype_bytes)
-    w.writerow(["TOTAL", "", "", 0, 0, "x".join(map(str, shape_json(result.spec.input))),
-                "x".join(map(str, shape_json(result.out_shape))), *(c[f] for f in CSV_FIELDS[7:])])
-    return out.getvalue()
-
-
-def _num(v: Any, symbolic_factor: bool = False) -> str:
-    return pretty(v, symbolic_factor)
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def _bar(x: float | None, width: int = 20) -> str:
-    if x is None:
-        return ""
-    full = x * width
-    n = int(full)
-    eighths = int((full - n) * 8)
-    return "█" * n + ("▏▎▍▌▋▊▉"[eighths - 1] if eighths else "")
-
-
-def _header(result: NetResult) -> str:
-    spec = result.spec
-    vars_ = ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in spec.vars.items())
-    return f"{spec.name}" + (f" ({vars_})" if vars_ else "")
-
-
-def row_name(r: Row, view: View) -> str:
+def row_name(r: Any, top: bool) -> str:
     """A row's label under its parent: the last part of its path, ``stage.3`` for a repetition,
     the whole path where rows are not nested (``--top``)."""
-    if view.top:
+    if top:
         return r.path
     parts = r.path.rsplit(".", 2)
     if len(parts) > 1 and parts[-1].isdigit():  # a repetition: "conv3_x.0"
@@ -165,101 +106,238 @@ def row_name(r: Row, view: View) -> str:
     return parts[-1]
 
 
-def _bottom(r: Row, view: View) -> bool:
-    """Whether a row is the lowest shown on its branch (it gets a share bar)."""
-    return r.leaf or view.top is not None or (view.depth is not None and r.depth >= view.depth)
+def by_type_sorted(net: Any, view: View) -> list[tuple[str, Cost]]:
+    """Categories by cost, most expensive first (for formulas: by value at the spec's defaults)."""
+    items = list(net.by_type.items())
+    if all(is_int(view.ops(c)) for _, c in items):
+        return sorted(items, key=lambda kv: (-view.ops(kv[1]), -view.par(kv[1]) if is_int(view.par(kv[1])) else 0))
+    ref = net.reference()
+    if ref:
+        at = ref[0].by_type
+        return sorted(items, key=lambda kv: -(view.ops(at[kv[0]]) if kv[0] in at else 0))
+    return items
 
 
-def net_table(result: NetResult, console: Any, view: View = View()) -> None:
-    """Print the layer table, the by-type table and the other-ops line on ``console`` (a rich
-    Console, or a :class:`~costcalc.render.boxtable.Output` that skips rich for plain output)."""
-    totals = result.totals
-    if result.spec.symbolic:
-        from costcalc.network import symbolic_totals
+def exact_sentence(net: Any) -> str:
+    """What an exact form (``--exact``) promises."""
+    kept = "PyTorch's floors kept as ⌈…⌉/⌊…⌋ terms"
+    derived = [a.text for a in net.conditions.derived()]
+    if derived:
+        return f"exact ({kept}) wherever {' and '.join(derived)} (a block's structure assumes these differ)"
+    return f"exact for every value of {', '.join(net.conditions.symbols)} ({kept})"
 
-        totals = symbolic_totals(result)
+
+def notes(net: Any, view: View, sel: Shown | None = None) -> list[str]:
+    """The lines under a table: conditions of formulas, where shares and the order come from,
+    what was selected, and the notes of the network."""
+    out = []
+    if net.symbolic:
+        out.append(exact_sentence(net) if net.exact else net.conditions.sentence())
+    if sel is not None:
+        if sel.shares_at:
+            out.append(f"% {view.ops_label}: shares at {vars_text(sel.shares_at)} (the spec's defaults)")
+        if view.top:
+            out.append(f"the {min(view.top, len(sel.rows))} most expensive layers {sel.order}"
+                       if not sel.order.startswith("in network") else f"the first {view.top} layers {sel.order}")
+    out += net.notes
+    if net.unknown:
+        from costcalc.results import unknown_sentence
+
+        out.append(unknown_sentence(net.unknown))
+    return [n for n in out if n]
+
+
+# ----------------------------------------------------------------------------------------------
+# Table
+
+
+def net_blocks(obj: Any, view: View) -> Blocks:
+    """The layer table, the by-type table and the other-ops line."""
+    net = as_network(obj)
+    if view.by_type:
+        return Blocks([Text(title(net), "bold"), Text("by layer type", "bold"), by_type_grid(net, view)])
+    sel = shown(net, view)
+    totals = net.totals
     total_ops = view.ops(totals)
-    t = Grid(title=f"[bold]{_header(result)}[/]", title_justify="left", show_footer=True,
-              caption=CONVENTION if view.params == "torch" else CONVENTION + " Params shown: weights only.",
-              caption_justify="left")
-    t.add_column("layer", footer="total")
-    t.add_column("type")
-    t.add_column("input → output", footer=f"{shape_text(result.spec.input)} → {shape_text(result.out_shape)}")
-    t.add_column(view.ops_label, justify="right", footer=_num(total_ops, True))
-    t.add_column(view.par_label, justify="right", footer=_num(view.par(totals), True))
-    t.add_column(f"% {view.ops_label}", justify="right", footer="100%")
-    t.add_column("", footer="")
-    for r in visible_rows(result, view):
-        name = "  " * r.depth + row_name(r, view)
-        s = share(view.ops(r.cost), total_ops)
-        t.add_row(name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
-                  _num(view.ops(r.cost)), _num(view.par(r.cost)), _pct(s), _bar(s) if _bottom(r, view) else "",
-                  style=None if r.leaf else "bold")
-    console.print(t)
-    console.print(by_type_table(result, view))
-    other = (f"other ops: {_num(totals.elementwise, True)} elementwise, {_num(totals.comparisons, True)} comparisons; "
-             f"memory access {_num(totals.memory, True)} elements = {_num(totals.bytes(view.dtype_bytes), True)} "
-             f"bytes at {view.dtype_bytes} B/element; {_num(totals.activations, True)} activation elements")
-    console.print(other)
+    symbolic = not is_int(total_ops) or not is_int(view.par(totals))
+    kind = "formula" if symbolic else "number"
+    g = Grid(show_footer=True, name=net.name)
+    g.add_column("layer", footer="total")
+    g.add_column("type", merge_into=0)
+    g.add_column("input → output", footer=f"{shape_text(net.input)} → {shape_text(net.out_shape)}")
+    g.add_column(view.ops_label, justify="right", kind=kind, footer=view.count(total_ops))
+    g.add_column(view.par_label, justify="right", kind=kind, footer=view.count(view.par(totals)))
+    g.add_column(f"% {view.ops_label}", justify="right", kind="number", footer="100%")
+    g.add_column("share", kind="bar", optional=True)
+    top = bool(view.top)
+    for r, depth in sel.rows:
+        s = sel.shares.get(r.path)
+        lowest = r.leaf or top or (view.depth is not None and r.depth >= view.depth)
+        g.add_row("  " * depth + row_name(r, top), r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
+                  view.count(view.ops(r.cost)), view.count(view.par(r.cost)), pct(s),
+                  bar(s) if lowest else "", style=None if r.leaf else "bold")
+    caption = CONVENTION if view.params == "torch" else CONVENTION + " Params shown: weights only."
+    out = Blocks([Text(title(net), "bold"), g, Text(caption, "dim")])
+    out += [Text(n) for n in notes(net, view, sel)]
+    out += [Text("by layer type", "bold"), by_type_grid(net, view), Text(other_ops(totals, view))]
+    return out
 
 
-def by_type_table(result: NetResult, view: View = View()) -> Grid:
-    totals = result.totals
-    t = Grid(title="by layer type", title_justify="left")
-    for col, j in (("type", "left"), (view.ops_label, "right"), (f"% {view.ops_label}", "right"),
-                   (view.par_label, "right"), (f"% {view.par_label}", "right")):
-        t.add_column(col, justify=j)  # type: ignore[arg-type]
-    for cat, c in _by_type_sorted(result):
-        t.add_row(cat, _num(view.ops(c)), _pct(share(view.ops(c), view.ops(totals))), _num(view.par(c)),
-                  _pct(share(view.par(c), view.par(totals))))
-    return t
+def by_type_grid(net: Any, view: View) -> Grid:
+    totals = net.totals
+    ref = net.reference()
+    symbolic = not is_int(view.ops(totals))
+    g = Grid(name="by layer type")
+    kind = "formula" if symbolic else "number"
+    for col, j, k in (("type", "left", "text"), (view.ops_label, "right", kind), (f"% {view.ops_label}", "right", "number"),
+                      (view.par_label, "right", kind), (f"% {view.par_label}", "right", "number")):
+        g.add_column(col, justify=j, kind=k)
+    for cat, c in by_type_sorted(net, view):
+        ops_share = share(view.ops(c), view.ops(totals))
+        par_share = share(view.par(c), view.par(totals))
+        if ref and cat in ref[0].by_type:
+            rc, rt = ref[0].by_type[cat], ref[0].totals
+            ops_share = ops_share if ops_share is not None else share(view.ops(rc), view.ops(rt))
+            par_share = par_share if par_share is not None else share(view.par(rc), view.par(rt))
+        g.add_row(cat, view.count(view.ops(c)), pct(ops_share), view.count(view.par(c)),
+                  pct(par_share))
+    return g
 
 
-def net_markdown(result: NetResult, view: View = View()) -> str:
-    lines = [f"**{_header(result)}**", "", f"| layer | type | input → output | {view.ops_label} | "
-             f"{view.par_label} | % {view.ops_label} |", "|---|---|---|--:|--:|--:|"]
-    total_ops = view.ops(result.totals)
-    for r in visible_rows(result, view):
-        name = "&nbsp;&nbsp;" * r.depth + f"`{r.path}`"
-        cells = [name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}", _num(view.ops(r.cost)),
-                 _num(view.par(r.cost)), _pct(share(view.ops(r.cost), total_ops))]
+def other_ops(totals: Cost, view: View) -> str:
+    def n(name: str) -> str:
+        m = next(m for m in METRICS if m.name == name)
+        return view.count(m(totals, view.dtype_bytes))
+
+    return (f"other ops: {n('elementwise')} elementwise, {n('comparisons')} comparisons; memory access "
+            f"{n('memory')} elements = {n('bytes')} bytes at {view.dtype_bytes} B/element; {n('activations')} "
+            "activation elements (the outputs of every layer)")
+
+
+# ----------------------------------------------------------------------------------------------
+# JSON and CSV
+
+
+def cost_json(c: Cost, dtype_bytes: int = 4) -> dict[str, Any]:
+    """Every metric of a cost, by name (the metrics table's order)."""
+    return {m.name: to_json(m(c, dtype_bytes)) for m in METRICS}
+
+
+def net_json(obj: Any, view: View) -> dict[str, Any]:
+    net = as_network(obj)
+    sel = shown(net, view)
+    spec = net.spec
+    picked = [r for r, _ in sel.rows]
+    doc: dict[str, Any] = {
+        "name": net.name,
+        "source": net.source,
+        "vars": {k: var_json(v) for k, v in spec.vars.items()},
+        "input": shape_json(net.input),
+        "output": shape_json(net.out_shape),
+        "convention": CONVENTION,
+        "dtype_bytes": view.dtype_bytes,
+        "layers": [
+            {"path": r.path, "type": r.type, "category": r.category, "in_shape": shape_json(r.in_shape),
+             "out_shape": shape_json(r.out_shape), **cost_json(r.cost, view.dtype_bytes)}
+            for r in picked if r.leaf
+        ],
+        "blocks": [
+            {"path": r.path, "type": r.type, "in_shape": shape_json(r.in_shape), "out_shape": shape_json(r.out_shape),
+             "macs": to_json(r.cost.macs), "params": to_json(r.cost.params)}
+            for r in picked if not r.leaf
+        ],
+        "totals": cost_json(net.totals, view.dtype_bytes),
+        "by_type": {k: cost_json(v, view.dtype_bytes) for k, v in by_type_sorted(net, view)},
+        "assumptions": net.conditions.to_json() if net.symbolic else [],
+        "exact_for_every_value": not net.conditions.derived() and not net.conditions.never,
+        "notes": notes(net, view),
+        "unknown": [{"path": path, "op": op} for path, op in net.unknown],
+    }
+    if view.top or view.depth is not None or sel.shares_at:
+        doc["view"] = {"depth": view.depth, "top": view.top, "order": sel.order or None,
+                       "rows_shown": len(sel.rows), "rows_total": sel.total_rows,
+                       "shares_at": {k: var_json(v) for k, v in sel.shares_at.items()} or None}
+    return doc
+
+
+CSV_COLUMNS = ("path", "type", "category", "depth", "leaf", "in_shape", "out_shape", *(m.name for m in METRICS))
+
+
+def net_csv(obj: Any, view: View) -> str:
+    net = as_network(obj)
+    sel = shown(net, view)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+
+    def line(path: str, type_: str, cat: str, depth: int, leaf: int, i: Any, o: Any, c: Cost) -> None:
+        values = cost_json(c, view.dtype_bytes)
+        fields = {"path": path, "type": type_, "category": cat, "depth": depth, "leaf": leaf,
+                  "in_shape": "x".join(map(str, shape_json(i))), "out_shape": "x".join(map(str, shape_json(o))),
+                  **values}
+        w.writerow([fields[k] for k in CSV_COLUMNS])
+
+    for r, depth in sel.rows:
+        line(r.path, r.type, r.category, depth, int(r.leaf), r.in_shape, r.out_shape, r.cost)
+    line("TOTAL", "", "", 0, 0, net.input, net.out_shape, net.totals)
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown, LaTeX, math
+
+
+def net_markdown(obj: Any, view: View) -> str:
+    net = as_network(obj)
+    sel = shown(net, view)
+    total_ops = view.ops(net.totals)
+    lines = [f"**{title(net)}**", "", f"| layer | type | input → output | {view.ops_label} | {view.par_label} | "
+             f"% {view.ops_label} |", "|---|---|---|--:|--:|--:|"]
+    for r, depth in sel.rows:
+        name = "&nbsp;&nbsp;" * depth + f"`{r.path}`"
+        cells = [name, r.type, f"{shape_text(r.in_shape)} → {shape_text(r.out_shape)}",
+                 view.count(view.ops(r.cost)), view.count(view.par(r.cost)),
+                 pct(sel.shares.get(r.path))]
         lines.append("| " + " | ".join(c if r.leaf or i else f"**{c}**" for i, c in enumerate(cells)) + " |")
-    lines.append(f"| **total** | | {shape_text(result.spec.input)} → {shape_text(result.out_shape)} | "
-                 f"**{_num(total_ops, True)}** | **{_num(view.par(result.totals), True)}** | 100% |")
+    lines.append(f"| **total** | | {shape_text(net.input)} → {shape_text(net.out_shape)} | "
+                 f"**{view.count(total_ops)}** | **{view.count(view.par(net.totals))}** | 100% |")
     lines += ["", f"| type | {view.ops_label} | % | {view.par_label} | % |", "|---|--:|--:|--:|--:|"]
-    for cat, c in _by_type_sorted(result):
-        lines.append(f"| {cat} | {_num(view.ops(c))} | {_pct(share(view.ops(c), total_ops))} | "
-                     f"{_num(view.par(c))} | {_pct(share(view.par(c), view.par(result.totals)))} |")
-    lines += ["", f"_{CONVENTION}_"]
+    for cat, c in by_type_sorted(net, view):
+        lines.append(f"| {cat} | {view.count(view.ops(c))} | "
+                     f"{pct(share(view.ops(c), total_ops))} | {view.count(view.par(c))} | "
+                     f"{pct(share(view.par(c), view.par(net.totals)))} |")
+    lines += [""] + [f"{n}" for n in notes(net, view, sel)] + ["", f"_{CONVENTION}_"]
     return "\n".join(lines) + "\n"
 
 
-def net_latex(result: NetResult, view: View = View()) -> str:
-    def tex(v: Any) -> str:
-        if is_int(v):
-            return f"{v:,}".replace(",", "{,}")
-        import sympy
-
-        return f"${sympy.latex(v)}$"
-
-    def esc(s: str) -> str:
-        return s.replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
-
-    total_ops = view.ops(result.totals)
-    lines = [r"\begin{tabular}{llrrr}", r"\hline",
+def net_latex(obj: Any, view: View) -> str:
+    net = as_network(obj)
+    sel = shown(net, view)
+    total_ops = view.ops(net.totals)
+    lines = [f"% {title(net)}", r"\begin{tabular}{llrrr}", r"\hline",
              f"layer & type & {view.ops_label} & {view.par_label} & \\% {view.ops_label} \\\\", r"\hline"]
-    for r in visible_rows(result, view):
-        s = share(view.ops(r.cost), total_ops)
-        name = r"\quad " * r.depth + esc(row_name(r, view))
-        lines.append(f"{name} & {esc(r.type)} & {tex(view.ops(r.cost))} & {tex(view.par(r.cost))} & "
-                     f"{_pct(s).replace('%', chr(92) + '%')} \\\\")
-    lines += [r"\hline", f"total & & {tex(total_ops)} & {tex(view.par(result.totals))} & 100\\% \\\\",
-              r"\hline", r"\end{tabular}"]
+    for r, depth in sel.rows:
+        name = r"\quad " * depth + tex_escape(row_name(r, bool(view.top)))
+        lines.append(f"{name} & {tex_escape(r.type)} & {tex_cell(view.ops(r.cost), view.human)} & "
+                     f"{tex_cell(view.par(r.cost), view.human)} & {tex_escape(pct(sel.shares.get(r.path)))} \\\\")
+    lines += [r"\hline", f"total & & {tex_cell(total_ops, view.human)} & "
+              f"{tex_cell(view.par(net.totals), view.human)} & 100\\% \\\\", r"\hline"]
+    for n in notes(net, view, sel):
+        lines.append(rf"\multicolumn{{5}}{{l}}{{\footnotesize {tex_escape(n)}}} \\")
+    lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
-RENDERERS: dict[str, Callable[..., Any]] = {
-    "csv": net_csv,
-    "markdown": net_markdown,
-    "latex": net_latex,
-}
+def net_math(obj: Any, view: View) -> str:
+    """The totals as LaTeX math (Jupyter's ``_repr_latex_``)."""
+    net = as_network(obj)
+    rows = [rf"\text{{{view.ops_label}}} &= {tex_math(view.ops(net.totals))}",
+            rf"\text{{{view.par_label}}} &= {tex_math(view.par(net.totals))}"]
+    cond = (exact_sentence(net) if net.exact else net.conditions.sentence("")) if net.symbolic else ""
+    if cond:
+        rows.append(rf"&\text{{{tex_escape(cond)}}}")
+    return "$$\\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}$$"
+
+
+__all__ = ["CSV_COLUMNS", "Shown", "as_network", "by_type_grid", "by_type_sorted", "cost_json", "net_blocks",
+           "net_csv", "net_json", "net_latex", "net_markdown", "net_math", "notes", "row_name", "shown", "title"]

@@ -17,13 +17,16 @@ from typing import Any, Sequence
 
 from costcalc.cost import Cost
 from costcalc.errors import CostcalcError, UsageError
-from costcalc.explore import Compared, Sweep, quantity, ratio
-from costcalc.network import NetResult
+from costcalc.explore import quantity, ratio
 from costcalc.num import is_int, pretty
-from costcalc.render.net import View
+from costcalc.render.view import View
 
-NEEDS_MATPLOTLIB = "costcalc plot needs matplotlib: pip install 'costcalc[plot]'"
+#: the install hint, as the README's set-up installs the extra from the source tree
+NEEDS_MATPLOTLIB = "costcalc plot needs matplotlib: pip install -e '.[plot]' in the costcalc tree"
 SUFFIXES = (".png", ".svg", ".pdf")
+
+#: most x tick labels a sweep plot shows (more values: matplotlib chooses the ticks)
+MAX_TICKS = 12
 
 #: figure geometry (inches)
 WIDTH = 12.0
@@ -156,16 +159,17 @@ def _stacked(ax: Any, labels: Sequence[str], parts: Sequence[dict[str, Cost]], c
         ax.spines[side].set_visible(False)
 
 
-def _title(result: NetResult) -> str:
-    vars_ = ", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in result.spec.vars.items())
-    return result.spec.name + (f" ({vars_})" if vars_ else "")
+def _title(net: Any) -> str:
+    from costcalc.render.net import title
+
+    return title(net)
 
 
 # ----------------------------------------------------------------------------------------------
 # one network
 
 
-def top_level(result: NetResult) -> tuple[list[str], list[dict[str, Cost]]]:
+def top_level(result: Any) -> tuple[list[str], list[dict[str, Cost]]]:
     """Top-level (depth 0) layers and blocks with their cost split by leaf category."""
     labels: list[str] = []
     parts: list[dict[str, Cost]] = []
@@ -179,8 +183,13 @@ def top_level(result: NetResult) -> tuple[list[str], list[dict[str, Cost]]]:
     return labels, parts
 
 
-def plot_network(result: NetResult, path: str, view: View = View(), dpi: int = 110) -> None:
-    """Per-layer MACs and params stacked by category, with the by-type shares below."""
+def plot_network(result: Any, path: str, view: View = View(), dpi: int = 110) -> None:
+    """Per-layer MACs and params stacked by category (a legend names the colours), with the by-type
+    shares below. ``result``: a :class:`~costcalc.results.Network` (or a bare NetResult)."""
+    from costcalc.render.net import as_network
+
+    net = as_network(result)
+    result = net.result
     plt = require_matplotlib()
     total_ops = _numeric(view.ops(result.totals), view.ops_label)
     total_par = _numeric(view.par(result.totals), view.par_label)
@@ -199,6 +208,14 @@ def plot_network(result: NetResult, path: str, view: View = View(), dpi: int = 1
     _stacked(ax_ops, labels, parts, cats, colors, view.ops, ops_div)
     _stacked(ax_par, labels, parts, cats, colors, view.par, par_div)
     ax_par.tick_params(labelleft=False)
+    handles, names = ax_ops.get_legend_handles_labels()
+    seen = dict(zip(names, handles))
+    for h, lab in zip(*ax_par.get_legend_handles_labels()):
+        seen.setdefault(lab, h)
+    ordered = [c for c in cats if c in seen]
+    if ordered:
+        ax_par.legend([seen[c] for c in ordered], ordered, fontsize=8, frameon=False, loc="lower right",
+                      title="layer type", title_fontsize=8)
     ax_ops.set_xlabel(_label(view.ops_label, ops_unit))
     ax_par.set_xlabel(_label(view.par_label, par_unit))
     ax_ops.set_title(f"{view.ops_label} per layer (total {_human(total_ops)})", loc="left", fontsize=10)
@@ -223,7 +240,7 @@ def plot_network(result: NetResult, path: str, view: View = View(), dpi: int = 1
         ax.tick_params(axis="y", labelsize=9)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    fig.suptitle(f"{_title(result)}: {_human(total_ops)} {view.ops_label}, {_human(total_par)} {view.par_label}",
+    fig.suptitle(f"{_title(net)}: {_human(total_ops)} {view.ops_label}, {_human(total_par)} {view.par_label}",
                  fontsize=12, fontweight="bold")
     _save(fig, path, dpi)
 
@@ -244,8 +261,9 @@ def _axis_values(values: Sequence[str]) -> tuple[list[float], bool]:
     return [float(i) for i in range(len(values))], False
 
 
-def plot_sweep(sw: Sweep, path: str, view: View = View(), dpi: int = 110) -> None:
+def plot_sweep(sw: Any, path: str, view: View = View(), dpi: int = 110) -> None:
     """Totals against the first swept variable, one line per value of the second."""
+    sw = getattr(sw, "sweep", sw)  # a SweepResult or an explore.Sweep
     plt = require_matplotlib()
     axes = list(sw.axes)
     if not 1 <= len(axes) <= 2:
@@ -270,9 +288,12 @@ def plot_sweep(sw: Sweep, path: str, view: View = View(), dpi: int = 110) -> Non
         ax.set_xlabel(xname)
         ax.set_ylabel(_label(label, unit))
         ax.set_title(f"{label} against {xname}", loc="left", fontsize=10)
-        ax.set_xticks(xs, sw.axes[xname] if len(xs) <= 12 or not numeric else None)
-        if not numeric:
-            ax.set_xticklabels(sw.axes[xname])
+        if len(xs) <= MAX_TICKS:
+            ax.set_xticks(xs, sw.axes[xname])  # every value, as the user wrote it
+        elif not numeric:  # categories: every k-th label, so that labels never run into each other
+            step = -(-len(xs) // MAX_TICKS)
+            ax.set_xticks(xs[::step], sw.axes[xname][::step])
+        # many numeric values: matplotlib's own ticks (a label per point would overlap)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         for side in ("top", "right"):
@@ -292,7 +313,7 @@ def plot_sweep(sw: Sweep, path: str, view: View = View(), dpi: int = 110) -> Non
 RATIO_QUANTITIES = ("ops", "par", "elementwise", "comparisons", "activations", "memory")
 
 
-def plot_compare(cmp: Compared, path: str, view: View = View(), dpi: int = 110) -> None:
+def plot_compare(cmp: Any, path: str, view: View = View(), dpi: int = 110) -> None:
     """Totals per network stacked by type, and every total relative to the first network."""
     import numpy as np
 
@@ -300,11 +321,13 @@ def plot_compare(cmp: Compared, path: str, view: View = View(), dpi: int = 110) 
     results = cmp.results
     import textwrap
 
+    from costcalc.render.text import vars_text
+
     short = [r.spec.name for r in results]
     if len(set(short)) < len(short):  # the same network twice: tell them apart by position
         short = [f"{i + 1}. {n}" for i, n in enumerate(short)]
-    names = [n + ("\n" + textwrap.fill(", ".join(f"{k}={pretty(v).replace(',', '')}" for k, v in r.spec.vars.items()),
-                                       26) if r.spec.vars else "") for n, r in zip(short, results)]
+    shown = [getattr(n, "shown_vars", None) or n.spec.vars for n in getattr(cmp, "networks", results)]
+    names = [n + ("\n" + textwrap.fill(vars_text(v), 26) if v else "") for n, v in zip(short, shown)]
     for r in results:
         _numeric(view.ops(r.totals), f"{view.ops_label} of {r.spec.name}")
         _numeric(view.par(r.totals), f"{view.par_label} of {r.spec.name}")

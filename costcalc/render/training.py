@@ -174,8 +174,8 @@ def net_train_table(res: TrainResult, console: Any, units: str = "macs", depth: 
     the memory lines, on a rich Console or a :class:`~costcalc.render.boxtable.Output`."""
     label = "FLOPs" if units == "flops" else "MACs"
     tot = _symbolic_total(res.totals)
-    title = f"[bold]{res.name}: one training step, batch {res.batch:,}, {res.optimizer}, {res.dtype_bytes} B/element[/]"
-    t = Grid(title=title, title_justify="left", show_footer=True, caption=TRAIN_CONVENTION, caption_justify="left")
+    title = f"{res.name}: one training step, batch {res.batch:,}, {res.optimizer}, {res.dtype_bytes} B/element"
+    t = Grid(show_footer=True, name=title)
     t.add_column("layer", footer="total")
     t.add_column(f"forward {label}", justify="right", footer=_n(_ops(tot.forward.macs, units), True))
     t.add_column(f"input-grad {label}", justify="right", footer=_n(_ops(tot.input_macs, units), True))
@@ -187,14 +187,17 @@ def net_train_table(res: TrainResult, console: Any, units: str = "macs", depth: 
                   _n(_ops(r.input_macs, units)) if r.input_grad or not r.leaf else "—",
                   _n(_ops(r.weight_macs, units)), _n(_ops(r.train_macs, units)), _n(r.saved_bytes),
                   style=None if r.leaf else "bold")
+    console.print(title)
     console.print(t)
-    bt = Grid(title="by layer type", title_justify="left")
+    console.print(TRAIN_CONVENTION)
+    bt = Grid(name="by layer type")
     for col, j in (("type", "left"), (f"train {label}", "right"), (f"% train {label}", "right"),
                    ("saved bytes", "right"), ("% saved", "right")):
         bt.add_column(col, justify=j)
     for cat, r in by_type(res).items():
         bt.add_row(cat, _n(_ops(r.train_macs, units)), _pct(r.train_macs, tot.train_macs), _n(r.saved_bytes),
                    _pct(r.saved_bytes, tot.saved_bytes))
+    console.print("by layer type")
     console.print(bt)
     console.print(f"backward elementwise: {_n(tot.elementwise, True)} ops, {_n(tot.comparisons, True)} comparisons "
                   f"(forward: {_n(tot.forward.elementwise, True)} ops, {_n(tot.forward.comparisons, True)} comparisons)")
@@ -300,12 +303,13 @@ def echo_net_train(spec: Any, fmt: str, batch: int, optimizer: str, units: str, 
     elif fmt == "csv":
         click.echo(net_train_csv(res, units, depth, top), nl=False)
     else:
-        from costcalc.cli import _console
         from costcalc.render.boxtable import Output
+        from costcalc.render.output import console, width
 
-        out = Output(_console)
+        out = Output(width(), console)
         if by_type_only:
-            bt = Grid(title="by layer type", title_justify="left")
+            bt = Grid(name="by layer type")
+            out.print("by layer type")
             for col in ("type", "train MACs", "saved bytes"):
                 bt.add_column(col, justify="left" if col == "type" else "right")
             for cat, r in by_type(res).items():
@@ -327,9 +331,9 @@ def echo_layer_train(report: Any, fmt: str, batch: int, dtype_bytes: int) -> Non
     if fmt == "json":
         click.echo(json.dumps(layer_train_json(lt), indent=2))
     else:
-        from costcalc.cli import _console
+        from costcalc.render.output import console
 
-        layer_train_table(lt, _console())
+        layer_train_table(lt, console())
 
 
 # ----------------------------------------------------------------------------------------------

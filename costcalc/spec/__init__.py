@@ -53,7 +53,7 @@ from costcalc.spec.yamlio import (
 TOP_KEYS = ("name", "description", "vars", "input", "defaults", "layers")
 
 __all__ = [
-    "load_spec", "build_spec", "parse_override", "read_yaml", "parse_yaml", "shown_path", "NetworkSpec",
+    "load_spec", "build_spec", "spec_header", "parse_override", "read_yaml", "parse_yaml", "shown_path", "NetworkSpec",
     "NetLayer", "Group", "LDict", "LList", "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_YAML_DEPTH", "MAX_LAYERS",
     "MAX_REPEAT", "MAX_NAME", "MAX_SYMBOL", "TOP_KEYS", "ITEM_KEYS",
 ]
@@ -65,6 +65,33 @@ def load_spec(path: str, overrides: Mapping[str, str] | None = None) -> NetworkS
 
 
 def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) -> NetworkSpec:
+    from costcalc.num import paused_gc
+
+    with paused_gc():
+        return _build_spec(doc, file, overrides)
+
+
+def _build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None) -> NetworkSpec:
+    name, description, values, shape = spec_header(doc, file, overrides)
+    defaults = doc.get("defaults")
+    if defaults is None:
+        defaults = LDict()
+    if not isinstance(defaults, dict):
+        raise SpecError(f"{_at(file, doc, 'defaults')}: defaults must be a mapping of field: value, "
+                        f"not {_kind_a(defaults)}")
+    layers = doc["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise SpecError(f"{_at(file, doc, 'layers')}: layers must be a non-empty list, got {_brief(layers)}")
+    _check_defaults_known(file, defaults)
+    net_layers, groups, output = build_graph(file, values, defaults, layers)
+    return NetworkSpec(str(name), file, dict(values), shape, tuple(net_layers), tuple(groups), description,
+                       output)
+
+
+def spec_header(doc: Any, file: str, overrides: Mapping[str, str] | None = None) -> tuple[str, str, dict[str, Any],
+                                                                                          Shape]:
+    """What a spec says before its layers: (name, description, variables, input shape), checked
+    as :func:`build_spec` checks them (which calls this first). A sweep evaluates it per point."""
     if doc is None:
         raise SpecError(f"{file}: empty spec (expected a mapping with 'input' and 'layers')")
     if not isinstance(doc, dict):
@@ -105,6 +132,8 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
             raise SpecError(f"{_at(file, raw_vars, k)}: vars: {_brief(k)} is not a usable variable name{why}")
         where = f"{_at(file, raw_vars, k)}: vars.{k}"
         choices = None
+        named = False
+        shown_choices = ""
         if isinstance(v, dict):  # {default: 3, choices: [1, 2, 3, 4, 8]}
             for key in v:
                 if key not in ("default", "choices"):
@@ -116,11 +145,18 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
             if choices is not None and (not isinstance(choices, list) or not choices):
                 raise SpecError(f"{_at(file, v, 'choices')}: vars.{k}.choices must be a non-empty list of "
                                 f"values, got {_brief(choices)}")
+            # choices given as names (variant: b0 … b7) are a closed set: no symbol stands for one
+            named = bool(choices) and any(isinstance(c, str) and c.isidentifier() for c in choices)
+            shown_choices = ", ".join(str(c) for c in choices) if named else ""
             choices = [_expr(c, values, f"{_at(file, v, 'choices')}: vars.{k}.choices") for c in choices] \
                 if choices else None
             where = f"{_at(file, v, 'default')}: vars.{k}"
             v = v["default"]
         from_option = k in overrides
+        if from_option and choices is not None and named and overrides[k] not in values \
+                and overrides[k].isidentifier():
+            raise UsageError(f"option --set {k}={_brief(overrides[k], quote=False)}: {k} is one of "
+                             f"{shown_choices}")
         if from_option:
             values[k] = _override_value(k, overrides[k], values)
             where = f"option --set {k}={_brief(overrides[k], quote=False)}"
@@ -140,23 +176,12 @@ def build_spec(doc: Any, file: str, overrides: Mapping[str, str] | None = None) 
         raise SpecError(f"{_at(file, doc, 'input')}: input must be a list [H, W, C], got {_brief(inp)}")
     shape = Shape(*(_dim(v, values, f"{_at(file, doc, 'input')}: input[{j}]", "input")
                     for j, v in enumerate(inp)))
-
-    defaults = doc.get("defaults")
-    if defaults is None:
-        defaults = LDict()
-    if not isinstance(defaults, dict):
-        raise SpecError(f"{_at(file, doc, 'defaults')}: defaults must be a mapping of field: value, "
-                        f"not {_kind_a(defaults)}")
-    layers = doc["layers"]
-    if not isinstance(layers, list) or not layers:
-        raise SpecError(f"{_at(file, doc, 'layers')}: layers must be a non-empty list, got {_brief(layers)}")
-    _check_defaults_known(file, defaults)
-    net_layers, groups, output = build_graph(file, values, defaults, layers)
-    return NetworkSpec(str(name), file, dict(values), shape, tuple(net_layers), tuple(groups), description,
-                       output)
+    return str(name), description, values, shape
 
 
 def _check_defaults_known(file: str, defaults: Mapping[str, Any]) -> None:
+    if not defaults:
+        return
     from costcalc.layers.base import all_types
 
     fields_any = {f for lt in all_types().values() for f in lt.fields}

@@ -20,6 +20,7 @@ References (``from:``, ``inputs:``) are resolved here, once, by lexical scope:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -130,8 +131,8 @@ class _Ctx:
     defaults: Mapping[str, Any]
     layers: list[NetLayer] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
-    #: identical layers built once (a repeat of 10,000 layers makes one Layer object)
-    cache: dict[Any, Layer] = field(default_factory=dict)
+    #: the variables' values (with their types), part of the key of every layer built (``_LAYERS``)
+    vars_key: Any = None
 
     def at(self, d: Any, key: str | None = None) -> str:
         """``file:line:col`` of ``key`` in mapping ``d`` (or of ``d`` itself)."""
@@ -141,7 +142,17 @@ class _Ctx:
 def build_graph(file: str, values: dict[str, Any], defaults: Mapping[str, Any],
                 items: list[Any]) -> tuple[list[NetLayer], list[Group], str]:
     """Flatten the top-level ``items`` into layers and groups; returns them and the output tensor."""
-    ctx = _Ctx(file, values, defaults)
+    ctx = _Ctx(file, values, defaults, vars_key=tuple((k, type(v), v) for k, v in values.items()))
+    try:
+        hash(ctx.vars_key)
+    except TypeError:  # not hashable: layers are built without the cache
+        ctx.vars_key = None
+    from costcalc.num import is_symbolic
+
+    if any(is_symbolic(v) for v in values.values()):
+        # a symbolic build records what its expressions' closed forms assume (num.note_rounding)
+        # and depends on the exact-floors mode: each build evaluates its own layers
+        ctx.vars_key = None
     root = _Scope("", None, "input")
     out = _items(ctx, items, root, "", 0, (), "input")
     return ctx.layers, ctx.groups, out
@@ -164,7 +175,7 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
                    if isinstance(it, dict) and isinstance(it.get("name"), (str, int))
                    and not isinstance(it.get("name"), bool)}
     for pos, item in enumerate(items):
-        where = ctx.at(item) if getattr(item, "line", 0) else ctx.at(items)
+        where = _Where(ctx, item, items)  # formatted only in a message
         if not isinstance(item, dict):
             raise SpecError(f"{where}: {group_name}[{pos}] must be a mapping like {{type: conv, M: 64}}, "
                             f"got {_brief(item)}")
@@ -269,6 +280,20 @@ def _items(ctx: _Ctx, items: list[Any], scope: _Scope, prefix: str, depth: int,
     return current
 
 
+class _Where:
+    """``file:line:col`` of an item (or of its list when the item has no position), formatted
+    only when a message needs it: building a spec formats no message text."""
+
+    __slots__ = ("ctx", "item", "items")
+
+    def __init__(self, ctx: _Ctx, item: Any, items: Any) -> None:
+        self.ctx, self.item, self.items = ctx, item, items
+
+    def __str__(self) -> str:
+        return self.ctx.at(self.item) if getattr(self.item, "line", 0) else self.ctx.at(self.items)
+
+
+
 def _explicit_name(ctx: _Ctx, item: Mapping[str, Any], scope: _Scope) -> str | None:
     explicit = item.get("name")
     if explicit is None:
@@ -371,58 +396,92 @@ def _repeat(item: Mapping[str, Any], ctx: _Ctx, label: str) -> int:
 def _layer(ctx: _Ctx, lt: LayerType, item: Mapping[str, Any], path: str, names: Mapping[str, Any],
            firsts: tuple[Mapping[str, Any], ...], depth: int, scope: _Scope, current: str, label: str) -> str:
     line = getattr(item, "line", 0)
-    where = f"{ctx.at(item)}: layer {path}"
     fields_: dict[str, Any] = {}
-    origin: dict[str, tuple[Mapping[str, Any], str]] = {}
-    for k in lt.fields:
-        if k in ctx.defaults:
-            fields_[k] = ctx.defaults[k]
-            origin[k] = (ctx.defaults, f"layer {path} (from defaults)")
-    for source in (item, *firsts):
+    #: where each field's value was written (its mapping); labelled only in a message
+    origin: dict[str, Mapping[str, Any]] = {}
+    if ctx.defaults:
+        for k in lt.fields:
+            if k in ctx.defaults:
+                fields_[k] = ctx.defaults[k]
+                origin[k] = ctx.defaults
+
+    def label_of(k: str) -> str:
+        return f"layer {path} (from defaults)" if origin[k] is ctx.defaults else f"layer {path}"
+    known = _field_set(lt)
+    for source in (item, *firsts) if firsts else (item,):
         for k, v in source.items():
-            if k in LAYER_KEYS:
+            if k in _LAYER_KEY_SET:
                 continue
-            if k not in lt.fields:
+            if k not in known:
                 structural = k in ITEM_KEYS
                 hint = " (it belongs to a group)" if structural else _suggest(k, lt.fields)
                 raise SpecError(f"{ctx.at(source, k)}: layer {path}: unknown field {_brief(k)} for {lt.name}"
                                 f"{hint}; fields: {', '.join(lt.fields) or 'none'}")
             fields_[k] = v
-            origin[k] = (source, f"layer {path}")
-    key = _cache_key(lt, fields_, names)
-    layer = ctx.cache.get(key) if key is not None else None
+            origin[k] = source
+    key = _cache_key(lt, fields_, names) if ctx.vars_key is not None else None
+    if key is not None:  # shared by every build: the variables' values are part of the key
+        key = (key, ctx.vars_key)
+    layer = _LAYERS.get(key) if key is not None else None
     if layer is None:
-        values = {k: _field(lt, k, v, names, f"{ctx.at(origin[k][0], k)}: {origin[k][1]}")
+        values = {k: _field(lt, k, v, names, f"{ctx.at(origin[k], k)}: {label_of(k)}")
                   for k, v in fields_.items()}
         try:
             layer = lt.make(**values)
         except DimError as e:
             f = e.field.split(".")[0]
-            at = f"{ctx.at(origin[f][0], f)}: {origin[f][1]}" if f in origin else where
+            at = f"{ctx.at(origin[f], f)}: {label_of(f)}" if f in origin else f"{ctx.at(item)}: layer {path}"
             raise SpecError(f"{at}: {e}") from None
         if key is not None:
-            ctx.cache[key] = layer
+            if len(_LAYERS) >= 8192:
+                _LAYERS.clear()
+            _LAYERS[key] = layer
     inputs = _inputs(ctx, item, lt, path, scope, current, f"layer {path}")
     ctx.layers.append(NetLayer(path, layer, inputs, line, depth, getattr(item, "col", 0)))
     return path
 
 
+_LAYER_KEY_SET = frozenset(LAYER_KEYS)
+#: the repeat index as a name in an expression (not the letter inside ``make_divisible``)
+_NAME_I = re.compile(r"\bi\b")
+_FIELD_SETS: dict[str, frozenset[str]] = {}
+
+
+def _field_set(lt: LayerType) -> frozenset[str]:
+    """A type's field names as a set (membership is tested for every field of every item)."""
+    got = _FIELD_SETS.get(lt.name)
+    if got is None:
+        got = _FIELD_SETS[lt.name] = frozenset(lt.fields)
+    return got
+
+
+#: layers built before, by (type, field values as written, the variables' values): a batch of
+#: candidate networks (or the points of a sweep) builds each distinct layer once
+_LAYERS: dict[Any, Layer] = {}
+
+
 def _cache_key(lt: LayerType, fields_: Mapping[str, Any], names: Mapping[str, Any]) -> Any:
     """A key under which an identical layer was built before, or None (not cacheable). Field
     values are compared with their types (``true`` is not ``1``); the repeat index ``i`` is part
-    of the key when an expression might use it (the other names are fixed for the whole spec)."""
-    uses_i = any(isinstance(v, str) and "i" in v for v in fields_.values())
-    key = (lt.name, tuple((k, type(v), _hashable(v)) for k, v in fields_.items()),
-           names.get("i") if uses_i else None)
+    of the key when an expression might use it (a word ``i`` in its text: an over-approximation,
+    so a layer that depends on ``i`` is never shared; the variables' values are added by the
+    caller)."""
+    uses_i = False
+    parts = []
+    for k, v in fields_.items():
+        t = type(v)
+        if t is list:
+            parts.append((k, t, tuple(v)))
+            continue
+        if isinstance(v, str) and "i" in v and _NAME_I.search(v):
+            uses_i = True
+        parts.append((k, t, v))
+    key = (lt.name, tuple(parts), names.get("i") if uses_i else None)
     try:
         hash(key)
     except TypeError:
         return None
     return key
-
-
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
 
 
 # ----------------------------------------------------------------------------------------------

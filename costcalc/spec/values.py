@@ -101,6 +101,8 @@ def _dim(value: Any, names: Mapping[str, Any], where: str, name: str, minimum: i
     from costcalc.num import is_int, is_symbolic
 
     v = _expr(value, names, where)
+    if type(v) is int and minimum <= v and v.bit_length() <= MAX_DIM_BITS:
+        return v  # the common case, before any message text is made
     shown = _brief(value) if isinstance(value, str) else None  # an expression: show it and its value
     if isinstance(v, Fraction):
         if v.denominator != 1:

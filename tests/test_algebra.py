@@ -1,4 +1,4 @@
-"""costcalc.derive, ``costcalc ratio`` and ``costcalc derive``.
+"""costcalc.algebra, ``costcalc ratio`` and ``costcalc derive``.
 
 Expectations are closed forms written here with sympy (the seed article's and the papers'
 formulas), never costcalc's own output; the last tests re-run docs/derivations.md so the page
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import re
 import shlex
 from fractions import Fraction
@@ -19,7 +20,7 @@ import sympy
 from click.testing import CliRunner
 
 from costcalc.cli import main
-from costcalc.derive import derive, layer_cost, ratio
+from costcalc.algebra import derive, layer_cost, ratio
 from costcalc.errors import CostcalcError, ExprError
 
 P = dict(positive=True)
@@ -28,6 +29,7 @@ c, m, g, c1, c2, h, w = sympy.symbols("c m g c1 c2 h w", **P)
 alpha, rho = sympy.symbols("alpha rho", **P)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "derivations.md"
+UPDATE = os.environ.get("COSTCALC_UPDATE_GOLDEN") == "1"  # as for the golden tables of test_network.py
 
 
 def same(a: object, b: object) -> bool:
@@ -294,12 +296,26 @@ def test_doc_has_commands() -> None:
     assert len(DOC_CASES) >= 30
 
 
+def _console_text(cmd: str, output: str) -> str:
+    """A command and its output as a console block holds them."""
+    return "\n".join([f"$ {cmd}"] + ([output] if output else [])) + "\n"
+
+
 @pytest.mark.parametrize("cmd, expected", DOC_CASES, ids=[c for c, _ in DOC_CASES])
 def test_doc_console_block(cmd: str, expected: str) -> None:
+    """The docs' console blocks are what the commands print. After an intended change of output:
+    COSTCALC_UPDATE_GOLDEN=1 pytest -k doc_console rewrites them (then read the diff)."""
     args = shlex.split(cmd)
     assert args[0] == "costcalc"
     r = CliRunner().invoke(main, args[1:])
-    assert r.output.rstrip("\n") == expected.rstrip("\n")
+    actual = r.output.rstrip("\n")
+    if UPDATE and actual != expected.rstrip("\n"):
+        text = DOC.read_text(encoding="utf-8")
+        old = _console_text(cmd, expected.rstrip("\n"))
+        assert old in text, f"cannot find the block of {cmd!r} in {DOC.name}"
+        DOC.write_text(text.replace(old, _console_text(cmd, actual), 1), encoding="utf-8")
+        expected = actual
+    assert actual == expected.rstrip("\n")
 
 
 def test_doc_pycon_blocks() -> None:

@@ -1,4 +1,5 @@
-"""Symbolic derivations over layer costs: ``costcalc ratio`` and ``costcalc derive``.
+"""Symbolic derivations over layer costs (the module behind ``costcalc ratio`` and ``costcalc derive``;
+the Python API calls it through ``costcalc.ratio`` and ``costcalc.derive``).
 
 Nothing here re-implements a formula. :func:`layer_cost` builds a registered layer type with its
 dimensions as sympy symbols (the engine's :func:`~costcalc.engine.symbol`, positive) or as
@@ -31,13 +32,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Mapping
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
 from costcalc.cost import Cost, Shape
 from costcalc.errors import CostcalcError, ExprError
+from costcalc.metrics import NAMES
+from costcalc.metrics import metric as _metric
 from costcalc.num import to_sympy
 
-#: metrics a derivation can use; ``bytes`` is ``memory`` × the dtype size
-METRICS: tuple[str, ...] = ("macs", "params", "flops", "weights", "memory", "bytes", "elementwise",
-                            "comparisons", "activations")
+#: metrics a derivation can use (the names of :data:`costcalc.metrics.METRICS`)
+METRICS: tuple[str, ...] = NAMES
 
 #: dimensions of the input shape every type accepts
 SHAPE_DIMS: tuple[str, ...] = ("H", "W", "N")
@@ -66,19 +72,27 @@ def type_dimensions(type_name: str) -> tuple[str, ...]:
 
 
 def _metric_of(cost: Cost, metric: str, dtype_bytes: int) -> Any:
-    if metric == "flops":
-        return cost.flops
-    if metric == "bytes":
-        return cost.bytes(dtype_bytes)
-    return getattr(cost, metric)
+    return _metric(metric)(cost, dtype_bytes)
 
 
 def check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        from costcalc.layers.base import suggest
+    _metric(metric)  # an unknown name raises with the closest names
 
-        raise CostcalcError(f"unknown metric {metric!r}{suggest(metric, METRICS)}; "
-                            f"metrics: {', '.join(METRICS)}")
+
+#: While a list (see :func:`collecting_rows`), :func:`layer_cost` appends the rows it evaluated.
+_ROWS: ContextVar[list[Any] | None] = ContextVar("costcalc_derive_rows", default=None)
+
+
+@contextmanager
+def collecting_rows() -> Iterator[list[Any]]:
+    """Collect the rows (shapes) of every layer a derivation evaluates, for
+    :mod:`costcalc.conditions` (``conv(S=2)`` makes ``H/2`` a size: exact for even ``H``)."""
+    rows: list[Any] = []
+    token = _ROWS.set(rows)
+    try:
+        yield rows
+    finally:
+        _ROWS.reset(token)
 
 
 def _sym_value(v: Any) -> Any:
@@ -139,7 +153,10 @@ def layer_cost(type_name: str, metric: str = "macs", dtype_bytes: int = 4, **dim
     n = _sym_value(dims.get("N", symbol("N")))
     m_extra = _sym_value(dims.get("M", symbol("M")))
     layer = lt.make(**fields_)
-    _, cost, _ = evaluate(layer, layer.standalone_inputs(Shape(h, w, n), m_extra), lt.name)
+    _, cost, rows = evaluate(layer, layer.standalone_inputs(Shape(h, w, n), m_extra), lt.name)
+    collected = _ROWS.get()
+    if collected is not None:
+        collected.extend(rows)
     out = _metric_of(cost, metric, dtype_bytes)
     return to_sympy(out) if isinstance(out, int) else out
 
