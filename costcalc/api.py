@@ -78,14 +78,21 @@ def _derive_dim(name: str, v: Any) -> Any:
 
 
 def net(spec: Any, /, *, assume: str | Sequence[str] = (), exact: bool = False, **vars: Any) -> Any:
-    """A network's costs (``costcalc net``): ``spec`` is a YAML path, a spec mapping, or a built
-    spec; ``vars`` override the spec's variables. Returns a :class:`~costcalc.results.Network`.
+    """A network's costs (``costcalc net``): ``spec`` is a YAML path, a spec mapping, a built
+    spec, or a model to import as ``costcalc import`` does (a ``.onnx`` path or
+    ``"package.module:callable"``; importing a module runs its code); ``vars`` override the spec's
+    variables. Returns a :class:`~costcalc.results.Network`.
 
     ``assume="alpha>=0.25"`` simplifies formulas under a bound; ``exact=True`` keeps PyTorch's
     floors (``ceiling(R/32)``) so that the formula holds for every value."""
     from costcalc.results import load_network
 
-    return load_network(spec, {k: _text(k, v) for k, v in vars.items()}, _list(assume), exact)
+    file = None
+    if isinstance(spec, str) and (spec.lower().endswith(".onnx") or ":" in spec):
+        from costcalc.importer import document_from_argument
+
+        spec, file = document_from_argument(spec)
+    return load_network(spec, {k: _text(k, v) for k, v in vars.items()}, _list(assume), exact, file=file)
 
 
 def layer(type: str, /, *, dtype_bytes: int = 4, **dims: Any) -> Any:

@@ -79,6 +79,7 @@ COMMAND_MODULES = (
     "costcalc.commands.verify",  # verify
     "costcalc.commands.explore",  # compare, sweep, plot
     "costcalc.commands.latency",  # latency, calibrate
+    "costcalc.commands.importing",  # import
 )
 
 

@@ -128,6 +128,12 @@ class Network(_Displayable):
         return self.result.out_shape
 
     @property
+    def unknown(self) -> list[tuple[str, str]]:
+        """(path, operator) of every ``unknown`` layer (an imported operator costcalc has no rule
+        for): each counted as 0, so every total is a lower bound, and the output says so."""
+        return unknown_layers(self.result.spec)
+
+    @property
     def symbolic(self) -> bool:
         return bool(self.conditions.symbols) or any(is_symbolic(v) for v in self.vars.values())
 
@@ -204,6 +210,19 @@ def _pandas() -> Any:
     except ImportError:
         raise UsageError("to_dataframe() needs pandas: pip install pandas") from None
     return pandas
+
+
+def unknown_layers(spec: Any) -> list[tuple[str, str]]:
+    """(path, operator) of every ``unknown`` layer of a built spec."""
+    return [(nl.path, str(getattr(nl.layer, "op", "?"))) for nl in spec.layers if nl.layer.type_name == "unknown"]
+
+
+def unknown_sentence(unknown: Sequence[tuple[str, str]], shown: int = 10) -> str:
+    """One line naming the layers of unknown cost (the first ``shown``)."""
+    listed = ", ".join(f"{path} ({op})" for path, op in unknown[:shown]) + (" ..." if len(unknown) > shown else "")
+    n = len(unknown)
+    return (f"{n} layer{'s' if n != 1 else ''} of unknown cost counted as 0 (every total is a lower bound): "
+            f"{listed}")
 
 
 def _document(source: Any) -> tuple[Any, str]:

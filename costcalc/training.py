@@ -48,6 +48,7 @@ from costcalc.layers.primitives import (
     Mul,
     PadShortcut,
     Pool,
+    Unknown,
 )
 from costcalc.layers.transformer import (
     AttentionContext,
@@ -278,6 +279,7 @@ def _free(layer: Layer, inputs: tuple[Shape, ...], out: Shape) -> Backward:
 backward_rule(Add)(_free)  # any number of inputs: each receives the output gradient
 backward_rule(Concat)(_free)
 backward_rule(PadShortcut)(_free)
+backward_rule(Unknown)(_free)  # an operator an import could not count: 0, as its forward (and said so)
 
 
 @backward_rule(ChannelShuffle)

@@ -325,6 +325,11 @@ case("shufflenet_v2_unit-stride2", "shufflenet_v2_unit", dict(M=116, S=2), ((56,
       + (_s * 24 * 58 + _t * 58 * 9 + _t * 58 * 58),  # branch 2: pw, dw/2, pw
       "params": (24 * 9 + 2 * 24 + 24 * 58 + 2 * 58) + (24 * 58 + 2 * 58 + 58 * 9 + 2 * 58 + 58 * 58 + 2 * 58),
       "comparisons": _t * 58 + _s * 58 + _t * 58})
+# an operator an import could not count (--allow-unknown): every count 0 by definition, the output
+# shape as given (here a 2×2 unfold-like op: channels ×4, size /2)
+case("unknown", "unknown", dict(op="aten.pixel_unshuffle.default", M=256, OH=28, OW=28), ((56, 56, 64),),
+     (28, 28, 256), _zero())
+case("unknown-same-shape", "unknown", dict(op="Softmax"), ((1, 1, 1000),), (1, 1, 1000), _zero())
 
 # -- normalization: 7 elementwise ops per element + 4 per normalized group (norm.py) ---------------
 case("layernorm-map", "layernorm", {}, ((14, 14, 96),), (14, 14, 96),

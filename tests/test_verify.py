@@ -179,7 +179,14 @@ def _case_id(case: tuple[str, dict, Shape]) -> str:
 
 
 def test_every_registered_type_has_cases() -> None:
-    assert set(all_types()) <= {t for t, _, _ in CASES}
+    # 'unknown' (an operator an import could not count) has no PyTorch equivalent by definition
+    assert set(all_types()) - {"unknown"} <= {t for t, _, _ in CASES}
+
+
+def test_unknown_layer_is_refused_by_verify() -> None:
+    layer = get_type("unknown").make(op="aten.roll.default")
+    with pytest.raises(torch_build.VerifyError, match="no PyTorch equivalent for layer type 'unknown'"):
+        verify_layer(layer, Shape(8, 8, 4))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from costcalc.commands.options import (formula_options, make_view, parse_sets, train_options, train_settings,
@@ -26,7 +28,10 @@ NET_FORMATS = ("table", "json", "csv", "markdown", "latex")
 def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | None, top: int | None,
         assume: tuple[str, ...], exact: bool, units: str, params_view: str, dtype_bytes: int, human: bool,
         mode: str, batch: int | None, optimizer: str | None) -> None:
-    """Costs of the network in SPEC (a YAML file), layer by layer, with totals and a breakdown by type.
+    """Costs of the network in SPEC, layer by layer, with totals and a breakdown by type.
+
+    SPEC is a YAML file, or a model imported on the fly as `costcalc import` does: a .onnx file or
+    PACKAGE.MODULE:CALLABLE (importing a Python module runs its code).
 
     \b
     costcalc net examples/mobilenet_v1.yaml
@@ -34,19 +39,32 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
     costcalc net examples/resnet50.yaml --set resolution=R --format json
     costcalc net examples/mobilenet_v1.yaml --set alpha=a --assume 'a>=0.25'
     costcalc net examples/resnet50.yaml --mode train --batch 256 --optimizer adam
+    costcalc net model.onnx --set height=H --set width=W
     """
     from costcalc.render import emit
-    from costcalc.results import load_network
+    from costcalc.results import load_network, unknown_layers, unknown_sentence
 
+    source, file = spec, None
+    if spec.lower().endswith(".onnx") or (":" in spec and not os.path.exists(spec)):
+        from costcalc.importer import document_from_argument
+
+        notes: list[str] = []
+        source, file = document_from_argument(spec, notes)
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
     train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"))
     if train is not None:
         from costcalc.render.training import echo_net_train
-        from costcalc.spec import load_spec
+        from costcalc.spec import build_spec, load_spec
 
-        return echo_net_train(load_spec(spec, parse_sets(sets)), fmt, *train, units, dtype_bytes, depth, top, by_type)
-    network = load_network(spec, parse_sets(sets), assume, exact)
+        loaded = load_spec(spec, parse_sets(sets)) if file is None else build_spec(source, file, parse_sets(sets))
+        if unknown_layers(loaded):
+            click.echo(f"warning: {unknown_sentence(unknown_layers(loaded))}", err=True)
+        return echo_net_train(loaded, fmt, *train, units, dtype_bytes, depth, top, by_type)
+    network = load_network(source, parse_sets(sets), assume, exact, file=file)
+    if network.unknown:
+        click.echo(f"warning: {unknown_sentence(network.unknown)}", err=True)
     emit("net", fmt, network, make_view(units, params_view, dtype_bytes, human, depth=depth, top=top,
                                         by_type=by_type))
-
 
 COMMANDS = (net,)

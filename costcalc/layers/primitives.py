@@ -376,6 +376,29 @@ class PadShortcut(Leaf):
         return Cost(activations=y.elements, memory=y.h * y.w * x.c + y.elements)
 
 
+@register("unknown", "an operator of an imported model costcalc has no rule for: counted as 0, and said so")
+@dataclass(frozen=True)
+class Unknown(Leaf):
+    """An operator of an imported model that costcalc cannot count (``costcalc import
+    --allow-unknown``). Every count is 0 — a known undercount, never a silent one: ``costcalc net``
+    lists these rows in a warning and in its JSON. ``op`` names the operator; the output has the
+    input's shape unless ``M`` (channels), ``OH`` and ``OW`` (height, width) say otherwise."""
+
+    op: str = opt("?", "the operator (e.g. aten.roll.default, Softmax)", kind="str")
+    M: Num | None = dim(None, "output channels (default: the input's)")
+    OH: Num | None = dim(None, "output height (default: the input's)", symbol=False)
+    OW: Num | None = dim(None, "output width (default: the input's)", symbol=False)
+    category = "unknown"
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        x = inputs[0]
+        return Shape(x.h if self.OH is None else self.OH, x.w if self.OW is None else self.OW,
+                     x.c if self.M is None else self.M)
+
+    def cost(self, *inputs: Shape) -> Cost:
+        return Cost()
+
+
 @dataclass(frozen=True)
 class Sequential(Block):
     """A chain of layers, e.g. conv → BatchNorm → ReLU from ``conv`` with ``bn``/``act``."""

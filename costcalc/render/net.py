@@ -140,6 +140,10 @@ def notes(net: Any, view: View, sel: Shown | None = None) -> list[str]:
             out.append(f"the {min(view.top, len(sel.rows))} most expensive layers {sel.order}"
                        if not sel.order.startswith("in network") else f"the first {view.top} layers {sel.order}")
     out += net.notes
+    if net.unknown:
+        from costcalc.results import unknown_sentence
+
+        out.append(unknown_sentence(net.unknown))
     return [n for n in out if n]
 
 
@@ -247,6 +251,7 @@ def net_json(obj: Any, view: View) -> dict[str, Any]:
         "assumptions": net.conditions.to_json() if net.symbolic else [],
         "exact_for_every_value": not net.conditions.derived() and not net.conditions.never,
         "notes": notes(net, view),
+        "unknown": [{"path": path, "op": op} for path, op in net.unknown],
     }
     if view.top or view.depth is not None or sel.shares_at:
         doc["view"] = {"depth": view.depth, "top": view.top, "order": sel.order or None,

@@ -1,0 +1,1377 @@
+"""A PyTorch model (``package.module:callable``) as a costcalc graph, with its input size symbolic.
+
+The model is built on PyTorch's ``meta`` device (random init, no weights are ever loaded: a meta
+tensor has a shape and no data) and traced by ``torch.export`` with the input's height and width
+dynamic (``Dim.AUTO``), so every shape in the graph is an expression in the input size. The ATen
+graph is walked in execution order; each operator is looked up in :data:`OPS` (one entry per
+operator) and becomes a costcalc layer, folds into the convolution before it (BatchNorm, then an
+activation), is a view of its input (dropout, flatten before an ``fc``), or is an unsupported
+operator, listed with its node name and shapes.
+
+Importing the module runs its code (as ``python -c "import package.module"`` would), and so does
+calling the callable; nothing else is executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from costcalc.errors import CostcalcError
+from costcalc.importer.ir import (
+    ACTIVATION_TYPES,
+    EXPORT_TIMEOUT,
+    Graph,
+    ImportFailure,
+    ImportUsageError,
+    TARGET,
+    Shuffle,
+    SizeVars,
+    Tensor,
+    Unsupported,
+    View,
+    conv_fields,
+    is_gate,
+    needs_pairs,
+    pair,
+    reshape,
+    same_shape,
+    same_size,
+    shape_text,
+    supports,
+    transpose,
+)
+
+# ----------------------------------------------------------------------------------------------
+# Building the model
+
+
+def load_model(target: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Import ``package.module`` and call ``callable(**kwargs)`` (an ``nn.Module`` instance is used
+    as it is); the result must be a ``torch.nn.Module``. Built on the meta device when the model
+    allows it (no memory for weights, no initialisation cost), else on the CPU and moved to meta.
+    Every failure is one line: a missing module, a callable that raises, needs arguments or returns
+    something that is not a module."""
+    import torch
+
+    m = TARGET.match(target)
+    if not m:
+        raise ImportUsageError(f"{target!r} is not PACKAGE.MODULE:CALLABLE (e.g. torchvision.models:resnet50) "
+                               "or a .onnx file")
+    mod_name, attr = m.group("module"), m.group("attr")
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        missing = e.name or mod_name
+        raise ImportUsageError(f"{target}: cannot import module {mod_name!r}: no module named {missing!r}") from None
+    except Exception as e:  # noqa: BLE001 - the user's module failed while importing: say so, in one line
+        raise ImportFailure(f"{target}: importing module {mod_name!r} raised {_one_line(e)}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ImportUsageError(f"{target}: module {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, torch.nn.Module):
+        if kwargs:
+            raise ImportUsageError(f"{target} is a module instance, not a callable: --kwargs does not apply")
+        return obj.to("meta")
+    if not callable(obj):
+        raise ImportFailure(f"{target} is a {type(obj).__name__}, not a callable returning a torch.nn.Module")
+    kwargs = dict(kwargs or {})
+
+    def build(device: str) -> Any:
+        with torch.device(device), _quiet():
+            return obj(**kwargs)
+
+    try:
+        try:
+            model = build("meta")
+        except TypeError:
+            raise
+        except Exception:  # noqa: BLE001 - some initialisers need real tensors: build on the CPU
+            model = build("cpu")
+    except TypeError as e:
+        text = str(e)
+        if "argument" in text and ("missing" in text or "unexpected" in text or "positional" in text):
+            hint = " (give them with --kwargs '{\"name\": value}')" if "missing" in text else ""
+            raise ImportFailure(f"{target}: calling it failed: {_one_line(e)}{hint}") from None
+        raise ImportFailure(f"{target}: calling it raised {_one_line(e)}") from None
+    except Exception as e:  # noqa: BLE001
+        raise ImportFailure(f"{target}: calling it raised {_one_line(e)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ImportFailure(f"{target} returned {_a(type(model).__name__)}, not a torch.nn.Module")
+    return model.to("meta").eval()
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence PyTorch's warnings and the symbolic-shape solver's log noise during a trace."""
+    loggers = [logging.getLogger(n) for n in ("torch.fx.experimental.symbolic_shapes", "torch._dynamo",
+                                              "torch.export", "torch._export", "torch.fx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    sink = io.StringIO()  # torch.export prints the graph it failed on; a user sees one line instead
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tracing
+
+
+def export(model: Any, shape: tuple[int, int, int], target: str, dynamic: bool = True) -> Any:
+    """``torch.export`` of ``model`` on a ``(1, C, H, W)`` meta input, H and W dynamic (or fixed)."""
+    import torch
+
+    c, h, w = shape
+    x = torch.zeros(1, c, h, w, device="meta")
+    auto = torch.export.Dim.AUTO
+    try:
+        with _quiet():
+            if dynamic:
+                return torch.export.export(model, (x,), dynamic_shapes=({2: auto, 3: auto},), strict=False)
+            return torch.export.export(model, (x,), strict=False)
+    except Exception as e:  # noqa: BLE001 - torch.export's errors are pages long: one line that says why
+        raise ImportFailure(f"{target}: torch.export cannot trace the model: {_export_reason(e)}") from None
+
+
+def in_child(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()`` in a forked copy of this process, its result (pickled) back through a pipe; after
+    ``timeout`` seconds the child is killed and :data:`TIMED_OUT` returned. torch.export cannot be
+    interrupted in-process (an interrupted trace leaves PyTorch's tracing state behind), and a copy
+    made by fork needs nothing rebuilt: the model the user's code made is already in it. An
+    exception of ``fn`` is raised here again (a :class:`~costcalc.errors.CostcalcError` as itself)."""
+    import os
+    import pickle
+    import select
+    import signal
+    import time
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read)
+        try:
+            try:
+                payload = ("ok", fn())
+            except CostcalcError as e:
+                payload = ("fail", e)
+            except BaseException as e:  # noqa: BLE001 - carried to the parent as one line
+                payload = ("error", f"{type(e).__name__}: {e}")
+            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as e:  # noqa: BLE001 - the result did not pickle
+            data = pickle.dumps(("error", f"{type(e).__name__}: {e}"))
+        with os.fdopen(write, "wb") as f:
+            f.write(data)
+        os._exit(0)
+    os.close(write)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with os.fdopen(read, "rb") as f:
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([f], [], [], max(left, 0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return TIMED_OUT
+            chunk = os.read(f.fileno(), 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.waitpid(pid, 0)
+    if not chunks:
+        raise ImportFailure("the trace ended without a result (its process died)")
+    kind, value = pickle.loads(b"".join(chunks))  # noqa: S301 - our own child's bytes
+    if kind == "ok":
+        return value
+    if kind == "fail":
+        raise value
+    raise RuntimeError(value)
+
+
+#: what :func:`in_child` returns when the time is up
+TIMED_OUT = object()
+
+
+def _export_reason(e: BaseException) -> str:
+    text = str(e)
+    name = type(e).__name__
+    frame = re.search(r'File "([^"]+)", line (\d+)', text)
+    at = f" (at {frame.group(1).rsplit('/', 1)[-1]}:{frame.group(2)})" if frame else ""
+    if "data-dependent" in text or "DataDependent" in name or "GuardOnDataDependent" in text:
+        return f"its forward depends on tensor values (data-dependent control flow){at}"
+    if "meta tensors" in text or "meta" in text and "item()" in text:
+        return f"its forward reads tensor values (.item() or similar){at}"
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), name)
+    if len(first) > 240:
+        first = first[:237] + "..."
+    return f"{name}: {first}{at}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Values of the walk
+
+
+@dataclass
+class _Param:
+    name: str
+    numel: int
+    shape: tuple[int, ...]
+    is_param: bool
+
+
+@dataclass
+class _Multi:
+    """A tuple result (chunk, split, max_pool2d_with_indices): ``get(i)`` gives element i."""
+
+    get: Callable[[int], Any]
+
+
+class _Walk:
+    def __init__(self, ep: Any, sizes: SizeVars) -> None:
+        self.ep = ep
+        self.sizes = sizes
+        self.values: dict[Any, Any] = {}
+        self.origin: dict[int, Any] = {}  # id(Tensor) -> fx node that last produced it
+        self.param_uses: dict[str, int] = {}
+        self.graph: Graph | None = None
+
+    # -- helpers -----------------------------------------------------------------------------
+    def shape(self, node: Any) -> tuple[Any, ...]:
+        return tuple(_dim(s) for s in node.meta["val"].shape)
+
+    def scope(self, node: Any) -> tuple[str, ...]:
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return ()
+        path = list(stack.values())[-1][0]
+        if not isinstance(path, str) or path.startswith("_empty") or not path:
+            return ()
+        return tuple(p.split("@")[0] for p in path.split("."))
+
+    def val(self, arg: Any) -> Any:
+        return self.values.get(arg) if hasattr(arg, "op") else None
+
+    def tensor(self, node: Any, i: int, *, spatial: bool = True) -> View:
+        """Argument ``i`` of ``node`` as a tensor value whose costcalc shape matches its layout
+        (``spatial``: a (1, C, H, W) map or a (1, C) vector, not a flattened map)."""
+        arg = node.args[i] if i < len(node.args) else None
+        v = self.val(arg)
+        if isinstance(v, Shuffle):
+            raise _Skip(f"a reshape to {len(v.src.shape) + 1}-D that is not a channel shuffle (node {v.node})")
+        if isinstance(v, _Subsample):
+            raise _Skip(f"a strided slice of H and W (node {v.node}) that is not ResNet's option A shortcut")
+        if not isinstance(v, View):
+            raise _Skip(f"argument {i} is not a tensor costcalc follows")
+        if spatial and v.flat:
+            raise _Skip("on a flattened feature map (costcalc keeps H×W×C there)")
+        if spatial and v.cl:
+            raise _Skip("on a channels-last tensor (a channel-wise layer expects N×C×H×W)")
+        if spatial and len(v.shape) not in (2, 4):
+            raise _Skip(f"on a {len(v.shape)}-D tensor (costcalc layers take N×C×H×W maps or N×F vectors)")
+        return v
+
+    def param(self, node: Any, i: int, kind: str) -> _Param | None:
+        arg = node.args[i] if i < len(node.args) else None
+        if arg is None:
+            return None
+        p = self.val(arg)
+        if not isinstance(p, _Param):
+            raise _Skip(f"its {kind} is computed at run time, not a parameter")
+        if not p.is_param:
+            raise _Skip(f"its {kind} is a buffer, not a learnable parameter")
+        return p
+
+    def use(self, *params: _Param | None) -> None:
+        for p in params:
+            if p is not None:
+                self.param_uses[p.name] = self.param_uses.get(p.name, 0) + 1
+
+    def sole(self, node: Any, v: View) -> bool:
+        """``v`` came straight from the node that made its tensor, and ``node`` is its only user."""
+        src = node.args[0]
+        return self.origin.get(id(v.tensor)) is src and len(src.users) == 1
+
+    def emit(self, node: Any, type_: str, fields: Mapping[str, Any], inputs: Sequence[View], name: str,
+             flat: bool = False, cl: bool = False, scope: tuple[str, ...] | None = None) -> View:
+        """Add a costcalc layer whose output is ``node``'s (a channels-last output is recorded in
+        N×C×H×W order: costcalc's shapes have no layout)."""
+        assert self.graph is not None
+        shape = self.shape(node)
+        nchw = (shape[0], shape[3], shape[1], shape[2]) if cl else shape
+        t = self.graph.emit(type_, fields, [v.tensor for v in inputs], nchw,
+                            self.scope(node) if scope is None else scope, name, f"{_op_name(node)} ({node.name})")
+        self.origin[id(t)] = node
+        out = View(t, shape, flat, cl)
+        self.values[node] = out
+        return out
+
+    def alias(self, node: Any, v: Any, shape: tuple[Any, ...] | None = None, flat: bool | None = None,
+              cl: bool | None = None) -> None:
+        if isinstance(v, View):
+            v = View(v.tensor, v.shape if shape is None else shape, v.flat if flat is None else flat,
+                     v.cl if cl is None else cl)
+        self.values[node] = v
+
+    def concrete(self, v: Any) -> int:
+        return self.sizes.concrete(v)
+
+    # -- the walk ------------------------------------------------------------------------------
+    def run(self) -> Graph:
+        from torch.export.graph_signature import InputKind
+
+        sig = self.ep.graph_signature
+        kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
+        nodes = list(self.ep.graph.nodes)
+        done: set[Any] = set()
+        for i, node in enumerate(nodes):
+            if node in done:
+                continue
+            if node.op == "call_function":
+                run = self.module_run(nodes, i)
+                if run is not None:
+                    done.update(run)
+                    continue
+            if node.op == "placeholder":
+                spec = kinds.get(node.name)
+                if spec is not None and spec.kind == InputKind.USER_INPUT:
+                    shape = self.shape(node)
+                    t = Tensor(shape)
+                    self.graph = Graph(t)
+                    self.values[node] = View(t, shape)
+                else:
+                    val = node.meta.get("val")
+                    shape = tuple(int(s) for s in getattr(val, "shape", ()))
+                    numel = 1
+                    for s in shape:
+                        numel *= s
+                    is_param = spec is not None and spec.kind == InputKind.PARAMETER
+                    self.values[node] = _Param(spec.target if spec is not None else node.name, numel, shape,
+                                               is_param)
+                continue
+            if node.op == "output":
+                outs = [self.val(a) for a in _flatten_args(node.args)]
+                outs = [o for o in outs if isinstance(o, View)]
+                assert self.graph is not None
+                self.graph.output = outs[0].tensor if outs else None
+                if len(outs) > 1:
+                    self.graph.notes.append(f"the model returns {len(outs)} tensors; the spec's output is the "
+                                            "first")
+                continue
+            if node.op != "call_function":
+                continue
+            self.call(node)
+        assert self.graph is not None
+        return self.graph
+
+    def module_run(self, nodes: Sequence[Any], i: int) -> list[Any] | None:
+        """If ``nodes[i]`` starts a module that :data:`MODULE_FOLDS` maps whole (attention), fold
+        the module's operators into its layer and return them; else None (walked one by one)."""
+        stack = nodes[i].meta.get("nn_module_stack") or {}
+        for path, kind in stack.values():
+            fold = MODULE_FOLDS.get(str(kind).rsplit(".", 1)[-1])
+            if fold is None:
+                continue
+            run = []
+            for node in nodes[i:]:
+                inner = node.meta.get("nn_module_stack") or {}
+                if node.op != "call_function" or not any(p == path for p, _ in inner.values()):
+                    break
+                run.append(node)
+            try:
+                if fold(self, tuple(str(path).split(".")), run):
+                    return run
+            except (_Skip, TypeError, ValueError, KeyError, IndexError, AttributeError):
+                return None  # walked one by one: anything unsupported is reported there
+            return None
+        return None
+
+    def call(self, node: Any) -> None:
+        name = _op_name(node)
+        val = node.meta.get("val")
+        handler = OPS.get(name)
+        if handler is None and not _has_tensor(val):
+            return  # size arithmetic (sym_size, operator.add on sizes), assertions: no tensor, no cost
+        if any(self.values.get(a) is MISSING for a in _flatten_args(node.args) if hasattr(a, "op")):
+            self.values[node] = MISSING  # an input comes from an unsupported operator, reported there
+            return
+        try:
+            if handler is None:
+                raise _Skip("")
+            handler(self, node)
+        except _Skip as e:
+            self.unsupported(node, e.reason)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+            # arguments of a form the handler does not read (a size computed at run time, ...)
+            self.unsupported(node, f"arguments costcalc cannot read ({type(e).__name__}: {_one_line(e)})")
+        if name.split(".")[1].endswith("_") and node.args and hasattr(node.args[0], "op") \
+                and name not in ("aten.dropout_.default",):
+            # an in-place op: later uses of its input see its output
+            self.values[node.args[0]] = self.values.get(node)
+
+    def unsupported(self, node: Any, reason: str) -> None:
+        assert self.graph is not None
+        name = _op_name(node)
+        ins = []
+        views: list[View] = []
+        for a in _flatten_args(node.args):
+            v = self.val(a)
+            if isinstance(v, View):
+                ins.append(shape_text(self._concrete_shape(v.shape)))
+                views.append(v)
+            elif isinstance(v, Shuffle):
+                views.append(v.src)
+        out_val = node.meta.get("val")
+        out_shape = tuple(_dim(s) for s in out_val.shape) if hasattr(out_val, "shape") else None
+        # an unknown row continues from the input most like its output (the map, not an SE gate)
+        first = next((v for v in views if out_shape is not None and len(v.shape) == len(out_shape)
+                      and same_shape(v.shape[2:], out_shape[2:])), views[0] if views else None)
+        out_text = shape_text(self._concrete_shape(out_shape)) if out_shape is not None else "a tuple"
+        where = ".".join(self.scope(node))
+        self.graph.unsupported.append(Unsupported(name, node.name, where, tuple(ins), out_text, reason))
+        # The walk goes on with an 'unknown' row in its place, so that one error lists every
+        # operator costcalc cannot count (the import fails at the end unless --allow-unknown).
+        src = first or View(self.graph.input, self.graph.input.shape)
+        if out_shape is None:
+            self.values[node] = _Multi(lambda i, node=node, src=src: self._unknown_item(node, src, i))
+            return
+        self.values[node] = self._unknown(node, src, out_shape, name)
+
+    def _unknown(self, node: Any, src: View, out_shape: tuple[Any, ...], op: str) -> View:
+        assert self.graph is not None
+        hwc = _hwc(out_shape)
+        fields: dict[str, Any] = {"op": op}
+        in_hwc = _hwc(src.shape) if not src.flat else None
+        if in_hwc is None or not same_size(in_hwc[2], hwc[2]):
+            fields["M"] = hwc[2]
+        if in_hwc is None or not same_size(in_hwc[0], hwc[0]):
+            fields["OH"] = hwc[0]
+        if in_hwc is None or not same_size(in_hwc[1], hwc[1]):
+            fields["OW"] = hwc[1]
+        t = self.graph.emit("unknown", fields, [src.tensor], out_shape, self.scope(node), op.split(".")[1],
+                            f"{op} ({node.name})")
+        self.origin[id(t)] = node
+        return View(t, out_shape)
+
+    def _unknown_item(self, node: Any, src: View, i: int) -> View:
+        item = node.meta["val"][i]
+        return self._unknown(node, src, tuple(_dim(s) for s in item.shape), _op_name(node))
+
+    def _concrete_shape(self, shape: Sequence[Any]) -> tuple[Any, ...]:
+        out = []
+        for s in shape:
+            try:
+                out.append(self.concrete(s))
+            except Exception:  # noqa: BLE001 - a message: show the expression
+                out.append(s)
+        return tuple(out)
+
+
+#: the value of an unsupported operator's output (without --allow-unknown)
+MISSING = object()
+
+
+class _Skip(Exception):
+    """An operator the walk cannot map; ``reason`` says why (empty: no rule for it at all)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _dim(s: Any) -> Any:
+    if isinstance(s, int):
+        return s
+    node = getattr(s, "node", None)
+    if node is not None and hasattr(node, "expr"):
+        import sympy
+
+        e = node.expr
+        return int(e) if isinstance(e, sympy.Integer) else e
+    return int(s)
+
+
+def _hwc(shape: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """A framework shape (batch first) as costcalc's H × W × C."""
+    if len(shape) == 4:
+        return (shape[2], shape[3], shape[1])
+    if len(shape) == 3:
+        return (shape[1], 1, shape[2])  # tokens: L × 1 × D
+    n: Any = 1
+    for s in shape[1:]:
+        n = n * s
+    return (1, 1, n)
+
+
+def _has_tensor(val: Any) -> bool:
+    if isinstance(val, (list, tuple)):
+        return any(_has_tensor(v) for v in val)
+    return hasattr(val, "shape") and hasattr(val, "dtype")
+
+
+def _flatten_args(args: Any) -> list[Any]:
+    out: list[Any] = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out += _flatten_args(a)
+        else:
+            out.append(a)
+    return out
+
+
+def _op_name(node: Any) -> str:
+    t = node.target
+    name = str(t)
+    if not name.startswith("aten."):
+        mod = getattr(t, "__module__", "") or ""
+        name = f"{mod.split('.')[0] or 'python'}.{getattr(t, '__name__', name)}"
+    return name
+
+
+def _arg(node: Any, i: int, name: str, default: Any) -> Any:
+    if i < len(node.args):
+        return node.args[i]
+    return node.kwargs.get(name, default)
+
+
+def _ints(v: Any, n: int = 2) -> list[int]:
+    if isinstance(v, (list, tuple)):
+        vals = [int(x) for x in v]
+        return vals * n if len(vals) == 1 else vals
+    return [int(v)] * n
+
+
+# ----------------------------------------------------------------------------------------------
+# Operators: one handler per ATen operator (extend by adding an entry to OPS)
+
+
+def _conv(w: _Walk, node: Any) -> None:
+    name = _op_name(node)
+    x = w.tensor(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("a convolution on a tensor that is not N×C×H×W")
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    if name.startswith("aten.convolution") or name.startswith("aten._convolution"):
+        stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "dilation", [1])
+        if _arg(node, 6, "transposed", False):
+            _pending("a transposed convolution", "conv_transpose")
+        groups = int(_arg(node, 8, "groups", 1))
+    else:
+        stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "dilation", [1])
+        groups = int(_arg(node, 6, "groups", 1))
+    assert weight is not None
+    m, _, kh, kw = weight.shape
+    d = _ints(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = [0, 0]
+        elif all((di * (k - 1)) % 2 == 0 for di, k in zip(d, (kh, kw))):
+            p = [di * (k - 1) // 2 for di, k in zip(d, (kh, kw))]
+        else:
+            raise _Skip("padding='same' with an even kernel pads unevenly")
+    else:
+        p = _ints(padding)
+    n = x.shape[1]
+    type_, fields = conv_fields(n=int(n), m=m, k=(kh, kw), s=_ints(stride), p=p, d=d, g=groups,
+                                bias=bias is not None)
+    _check_pairs(type_, fields)
+    w.use(weight, bias)
+    w.emit(node, type_, fields, [x], "conv")
+
+
+def _check_pairs(type_: str, fields: Mapping[str, Any]) -> None:
+    if needs_pairs(*fields.values()) and not supports_pairs(type_):
+        _pending("a non-square kernel, stride, padding or dilation", f"[h, w] values in {type_}")
+
+
+_PAIRS: dict[str, bool] = {}
+
+
+def supports_pairs(type_: str) -> bool:
+    """Whether this costcalc version accepts [h, w] for K/S/P/D of ``type_``."""
+    if type_ not in _PAIRS:
+        from costcalc.layers.base import get_type
+
+        try:
+            get_type(type_).make(K=(1, 3))
+            _PAIRS[type_] = True
+        except Exception:  # noqa: BLE001 - a version without non-square windows
+            _PAIRS[type_] = False
+    return _PAIRS[type_]
+
+
+def _pending(what: str, needs: str) -> None:
+    raise _Skip(f"{what} needs {needs}, which this version of costcalc does not have yet")
+
+
+def _linear(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0, spatial=False)
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    assert weight is not None
+    m, f = weight.shape
+    if (x.cl and len(x.shape) == 4) or (x.tokens and w.concrete(x.shape[1]) > 1):
+        # nn.Linear on every position (ConvNeXt's channels-last block) or every token (ViT)
+        if not supports("linear", "M", "bias"):
+            _pending("a linear layer per position", "the layer type linear")
+        if not same_size(x.shape[-1], f):
+            raise _Skip(f"a linear layer on {f} features of a tensor with {x.shape[-1]}")
+        w.use(weight, bias)
+        w.emit(node, "linear", {"M": m} if bias is not None else {"M": m, "bias": False}, [x], "linear", cl=x.cl)
+        return
+    elements = 1
+    for s in x.shape[1:]:
+        elements = elements * s
+    if len(x.shape) > 2 and not x.flat and any(w.concrete(s) != 1 for s in x.shape[1:-1]):
+        raise _Skip("a linear layer applied per position (costcalc's fc reads the whole flattened input)")
+    if w.concrete(elements) != f:
+        raise _Skip(f"a linear layer on {f} features of a {shape_text(w._concrete_shape(x.shape))} tensor")
+    w.use(weight, bias)
+    w.emit(node, "fc", {"M": m} if bias is not None else {"M": m, "bias": False}, [x], "fc")
+
+
+def _batchnorm(w: _Walk, node: Any) -> None:
+    name = _op_name(node)
+    x = w.tensor(node, 0)
+    weight = w.param(node, 1, "weight")
+    bias = w.param(node, 2, "bias")
+    if name == "aten.batch_norm.default" and _arg(node, 5, "training", False):
+        raise _Skip("BatchNorm in training mode")
+    if weight is None or bias is None:
+        raise _Skip("BatchNorm without affine parameters (costcalc counts γ and β)")
+    w.use(weight, bias)
+    assert w.graph is not None
+    if len(x.shape) == 4:
+        folded = w.graph.fold_post(x.tensor, "bn", True, w.scope(node), w.sole(node, x), f"{name} ({node.name})")
+        if folded is not None:
+            w.origin[id(folded)] = node
+            w.values[node] = View(folded, x.shape)
+            return
+    w.emit(node, "batchnorm", {}, [x], "bn")
+
+
+def _batchnorm_tuple(w: _Walk, node: Any) -> None:
+    _batchnorm(w, node)
+    out = w.values[node]
+    w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _activation(kind: str) -> Callable[[_Walk, Any], None]:
+    def handler(w: _Walk, node: Any) -> None:
+        x = w.tensor(node, 0, spatial=False)
+        _act(w, node, x, kind)
+
+    handler.__doc__ = f"{kind} activation"
+    return handler
+
+
+def _act(w: _Walk, node: Any, x: View, kind: str) -> None:
+    assert w.graph is not None
+    if not x.flat and len(x.shape) == 4:
+        folded = w.graph.fold_post(x.tensor, "act", kind, w.scope(node), w.sole(node, x),
+                                   f"{_op_name(node)} ({node.name})")
+        if folded is not None:
+            w.origin[id(folded)] = node
+            w.values[node] = View(folded, x.shape)
+            return
+    w.emit(node, kind, {}, [x], kind, flat=x.flat, cl=x.cl)
+
+
+def _hardtanh(w: _Walk, node: Any) -> None:
+    lo, hi = float(_arg(node, 1, "min_val", -1.0)), float(_arg(node, 2, "max_val", 1.0))
+    if (lo, hi) != (0.0, 6.0):
+        raise _Skip(f"hardtanh({lo:g}, {hi:g}) is not ReLU6")
+    _act(w, node, w.tensor(node, 0, spatial=False), "relu6")
+
+
+def _gelu(w: _Walk, node: Any) -> None:
+    if _arg(node, 1, "approximate", "none") != "none":
+        raise _Skip("GELU with the tanh approximation (costcalc's gelu is the erf form)")
+    _act(w, node, w.tensor(node, 0, spatial=False), "gelu")
+
+
+def _pool_fields(w: _Walk, node: Any, k: list[int], s: list[int], p: list[int], ceil: bool,
+                 type_: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"K": pair(k)}
+    if pair(s) != pair(k):
+        fields["S"] = pair(s)
+    if pair(p) != 0:
+        fields["P"] = pair(p)
+    if ceil:
+        if not supports(type_, "ceil_mode"):
+            _pending("ceil_mode pooling", f"the {type_} field ceil_mode")
+        fields["ceil_mode"] = True
+    if needs_pairs(*fields.values()) and not supports_pairs(type_):
+        _pending("a non-square pooling window", f"[h, w] values in {type_}")
+    return fields
+
+
+def _maxpool(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    k = _ints(_arg(node, 1, "kernel_size", None))
+    s = _ints(_arg(node, 2, "stride", []) or k)
+    p = _ints(_arg(node, 3, "padding", 0))
+    if _ints(_arg(node, 4, "dilation", 1)) != [1, 1]:
+        raise _Skip("max pooling with dilation")
+    fields = _pool_fields(w, node, k, s, p, bool(_arg(node, 5, "ceil_mode", False)), "maxpool")
+    out = w.emit(node, "maxpool", fields, [x], "maxpool")
+    if _op_name(node).startswith("aten.max_pool2d_with_indices"):
+        w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _avgpool(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    k = _ints(_arg(node, 1, "kernel_size", None))
+    s = _ints(_arg(node, 2, "stride", []) or k)
+    p = _ints(_arg(node, 3, "padding", 0))
+    fields = _pool_fields(w, node, k, s, p, bool(_arg(node, 4, "ceil_mode", False)), "avgpool")
+    if not _arg(node, 5, "count_include_pad", True) and pair(p) != 0:
+        if not supports("avgpool", "count_include_pad"):
+            _pending("average pooling that excludes padding", "the avgpool field count_include_pad")
+        fields["count_include_pad"] = False
+    w.emit(node, "avgpool", fields, [x], "avgpool")
+
+
+def _adaptive_avg(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    out = _ints(_arg(node, 1, "output_size", None))
+    if out == [1, 1]:
+        w.emit(node, "global_avgpool", {}, [x], "avgpool")
+        return
+    if not supports("adaptive_avgpool", "out"):
+        _pending(f"adaptive average pooling to {out[0]}×{out[1]}", "the layer type adaptive_avgpool")
+    w.emit(node, "adaptive_avgpool", {"out": pair(out)}, [x], "avgpool")
+
+
+def _adaptive_max(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    if _ints(_arg(node, 1, "output_size", None)) != [1, 1]:
+        raise _Skip("adaptive max pooling to more than 1×1")
+    out = w.emit(node, "global_maxpool", {}, [x], "maxpool")
+    w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _mean(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    dims = _arg(node, 1, "dim", None)
+    rank = len(x.shape)
+    axes = {int(d) % rank for d in (dims or [])}
+    if rank != 4 or axes != {2, 3}:
+        raise _Skip(f"a mean over dimensions {sorted(axes)} (costcalc's global pools average over H and W)")
+    w.emit(node, "global_avgpool", {}, [x], "mean")
+
+
+def _add(w: _Walk, node: Any) -> None:
+    if not all(hasattr(a, "op") for a in node.args[:2]):
+        raise _Skip("an add with a constant (costcalc's add joins two tensors)")
+    p = next((w.val(a) for a in node.args[:2] if isinstance(w.val(a), _Param)), None)
+    if p is not None:
+        _pos_embed(w, node, p)
+        return
+    if _arg(node, 2, "alpha", 1) != 1:
+        raise _Skip("an add with alpha ≠ 1")
+    a, b = w.tensor(node, 0, spatial=False), w.tensor(node, 1, spatial=False)
+    if not same_shape(a.shape, b.shape):
+        raise _Skip(f"a broadcasting add of {shape_text(w._concrete_shape(a.shape))} and "
+                    f"{shape_text(w._concrete_shape(b.shape))}")
+    if a.flat != b.flat or a.cl != b.cl:
+        raise _Skip("an add of tensors in different layouts")
+    w.emit(node, "add", {}, [a, b], "add", flat=a.flat, cl=a.cl)
+
+
+def _mul_type() -> str | None:
+    for t in ("mul", "channel_mul"):
+        if supports(t):
+            return t
+    return None
+
+
+def _mul(w: _Walk, node: Any) -> None:
+    if not all(hasattr(a, "op") for a in node.args[:2]):
+        raise _Skip("a multiply by a constant")
+    p = next((w.val(a) for a in node.args[:2] if isinstance(w.val(a), _Param)), None)
+    if p is not None:
+        _layer_scale(w, node, p)
+        return
+    a, b = w.tensor(node, 0), w.tensor(node, 1)
+    if len(a.shape) != 4 or len(b.shape) != 4:
+        raise _Skip("a multiply of tensors that are not N×C×H×W")
+    if is_gate(a.shape) and not is_gate(b.shape):
+        a, b = b, a  # the full map first, the 1×1×C gate second
+    elif not (is_gate(b.shape) or same_shape(a.shape, b.shape)):
+        raise _Skip(f"a broadcasting multiply of {shape_text(w._concrete_shape(a.shape))} and "
+                    f"{shape_text(w._concrete_shape(b.shape))}")
+    t = _mul_type()
+    if t is None:
+        _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
+    w.emit(node, t, {}, [a, b], "mul")
+
+
+def _cat(w: _Walk, node: Any) -> None:
+    items = node.args[0]
+    if items and isinstance(w.val(items[0]), _Expanded):
+        _class_token(w, node)
+        return
+    dim = int(_arg(node, 1, "dim", 0))
+    vals = []
+    for a in items:
+        v = w.val(a)
+        if not isinstance(v, View) or v.flat:
+            raise _Skip("a concatenation of values costcalc does not follow")
+        vals.append(v)
+    rank = len(vals[0].shape)
+    if dim % rank != 1 or rank not in (2, 4):
+        raise _Skip(f"a concatenation along dimension {dim} (costcalc concatenates channels)")
+    if len(vals) == 1:
+        w.alias(node, vals[0])
+        return
+    w.emit(node, "concat", {}, vals, "cat")
+
+
+def _identity(w: _Walk, node: Any) -> None:
+    w.alias(node, w.val(node.args[0]))
+
+
+def _flatten(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    start, end = int(_arg(node, 1, "start_dim", 0)), int(_arg(node, 2, "end_dim", -1))
+    if isinstance(v, Shuffle) or (isinstance(v, View) and start % len(v.shape) == 1
+                                  and end % len(v.shape) == len(v.shape) - 1):
+        _reshape(w, node)
+        return
+    raise _Skip(f"a flatten of dimensions {start}..{end}")
+
+
+def _reshape(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    out = w.shape(node)
+    if isinstance(v, View) and len(v.shape) == 4 and not v.flat and not v.cl and len(out) == 3 \
+            and same_size(out[1], v.shape[1]) and same_size(out[2], v.shape[2] * v.shape[3]):
+        w.values[node] = _Tokens(v)
+        return
+    if not isinstance(v, (View, Shuffle)):
+        raise _Skip("a reshape of a value costcalc does not follow")
+    r = reshape(v, w.shape(node), node.name, w._concrete_shape)
+    if isinstance(r, str):
+        raise _Skip(r)
+    if isinstance(r, Shuffle) and r.stage == 3:
+        if not supports("channel_shuffle"):
+            _pending("a channel shuffle", "the layer type channel_shuffle")
+        w.emit(node, "channel_shuffle", {"G": r.groups}, [r.src], "channel_shuffle")
+        return
+    w.values[node] = r
+
+
+def _transpose(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    a, b = (int(d) for d in node.args[1:3])
+    rank = len(v.src.shape) + 1 if isinstance(v, Shuffle) else 0
+    perm = list(range(rank))
+    if rank:
+        perm[a % rank], perm[b % rank] = perm[b % rank], perm[a % rank]
+    r = transpose(v, perm)
+    if isinstance(r, str):
+        raise _Skip(r)
+    w.values[node] = r
+
+
+def _pass_shuffle(w: _Walk, node: Any) -> None:
+    """contiguous / clone: a copy, no cost costcalc counts; keeps a channel shuffle in progress."""
+    w.alias(node, w.val(node.args[0]))
+
+
+def _channel_shuffle(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0)
+    w.emit(node, "channel_shuffle", {"G": int(_arg(node, 1, "groups", 1))}, [x], "channel_shuffle")
+
+
+def _split(w: _Walk, node: Any) -> None:
+    """chunk / split / split_with_sizes along channels: each used piece is a ``channel_split``
+    keeping its channels (a view: every count 0; which channels does not change a count)."""
+    x = w.tensor(node, 0)
+    name = _op_name(node)
+    dim = int(_arg(node, 2, "dim", 0))
+    if dim % len(x.shape) != 1 or len(x.shape) != 4:
+        raise _Skip(f"a split along dimension {dim} (costcalc splits channels)")
+    pieces = node.meta["val"]
+    shapes = [tuple(_dim(s) for s in p.shape) for p in pieces]
+    made: dict[int, View] = {}
+
+    def get(i: int) -> View:
+        if i not in made:
+            assert w.graph is not None
+            c = shapes[i][1]
+            fields = {} if same_size(c * 2, x.shape[1]) and i == 0 else {"M": c}
+            t = w.graph.emit("channel_split", fields, [x.tensor], shapes[i], w.scope(node),
+                             f"{name.split('.')[1]}{i}", f"{name} ({node.name})")
+            made[i] = View(t, shapes[i])
+        return made[i]
+
+    w.values[node] = _Multi(get)
+
+
+@dataclass
+class _Subsample:
+    """``x[:, :, ::s, ::s]``: every s-th row and column, waiting for the channel zero-pad that
+    makes it ResNet's option A shortcut (``pad_shortcut``)."""
+
+    src: View
+    sh: int
+    sw: int
+    node: str
+
+
+def _slice(w: _Walk, node: Any) -> None:
+    """A slice: of channels, a ``channel_split`` keeping them (a view); of H or W with a step and
+    nothing cut off, a subsample for :func:`_pad`; a full slice is the tensor itself."""
+    v = w.val(node.args[0])
+    src = v.src if isinstance(v, _Subsample) else v
+    if not isinstance(src, View) or src.flat or len(src.shape) != 4:
+        raise _Skip("a slice of a value costcalc does not follow")
+    name = _op_name(node)
+    dim = int(_arg(node, 1, "dim", 0)) % 4
+    if name.startswith("aten.narrow"):
+        start, length, step = int(_arg(node, 2, "start", 0)), _arg(node, 3, "length", None), 1
+        end = start + int(length)
+    else:
+        start, end, step = _arg(node, 2, "start", None), _arg(node, 3, "end", None), int(_arg(node, 4, "step", 1))
+        start = 0 if start is None else int(start)
+    size = src.shape[dim]
+    whole = start == 0 and (end is None or (isinstance(end, int) and isinstance(size, int) and end >= size)
+                            or (isinstance(end, int) and end >= 1 << 62))
+    if whole and step == 1:
+        w.alias(node, v)
+        return
+    if dim in (2, 3) and whole and isinstance(v, (View, _Subsample)):
+        sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
+        w.values[node] = _Subsample(src, step if dim == 2 else sh, step if dim == 3 else sw, node.name)
+        return
+    if dim != 1 or step != 1 or isinstance(v, _Subsample):
+        raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
+    out = w.shape(node)
+    w.emit(node, "channel_split", {"M": out[1]}, [src], "slice")
+
+
+def _pad(w: _Walk, node: Any) -> None:
+    """Zero channels appended to a (subsampled) map: ResNet's option A shortcut, ``pad_shortcut``."""
+    v = w.val(node.args[0])
+    pads = [int(p) for p in _arg(node, 1, "pad", [])]
+    mode = _arg(node, 2, "mode", "constant") if _op_name(node).startswith("aten.pad") else "constant"
+    value = _arg(node, 3 if _op_name(node).startswith("aten.pad") else 2, "value", None)
+    src = v.src if isinstance(v, _Subsample) else v
+    if not isinstance(src, View) or src.flat or len(src.shape) != 4:
+        raise _Skip("a pad of a value costcalc does not follow")
+    if mode != "constant" or value not in (None, 0, 0.0) or len(pads) != 6 or pads[:5] != [0, 0, 0, 0, 0]:
+        raise _Skip(f"a pad {pads} that is not zero channels appended (ResNet's option A shortcut)")
+    sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
+    if sh != sw:
+        raise _Skip("a subsample with different steps along H and W")
+    fields: dict[str, Any] = {"M": int(src.shape[1]) + pads[5]}
+    if sh != 1:
+        fields["S"] = sh
+    w.emit(node, "pad_shortcut", fields, [src], "shortcut")
+
+
+def _getitem(w: _Walk, node: Any) -> None:
+    v = w.val(node.args[0])
+    if isinstance(v, _Multi):
+        item = v.get(int(node.args[1]))
+        if item is None:
+            raise _Skip("an output costcalc does not follow")
+        w.values[node] = item
+        return
+    raise _Skip("an item of a value costcalc does not follow")
+
+
+def _dropout(w: _Walk, node: Any) -> None:
+    w.alias(node, w.val(node.args[0]))
+
+
+def _layer_scale(w: _Walk, node: Any, p: _Param) -> None:
+    """A learnable per-channel scale times the map (ConvNeXt's ``layer_scale``, C × 1 × 1)."""
+    i = 0 if w.val(node.args[1]) is p else 1
+    x = w.tensor(node, i, spatial=False)
+    c = x.shape[-1] if x.cl or x.tokens else x.shape[1]
+    if not p.is_param or p.numel != c or len(x.shape) not in (3, 4):
+        raise _Skip(f"a multiply by a parameter of shape {p.shape} (a layer scale has one value per channel)")
+    if not supports("layer_scale"):
+        _pending("a per-channel scale", "the layer type layer_scale")
+    w.use(p)
+    w.emit(node, "layer_scale", {}, [x], "layer_scale", cl=x.cl)
+
+
+def _pos_embed(w: _Walk, node: Any, p: _Param) -> None:
+    """A learnable position embedding added to the tokens (ViT): one D-vector per token."""
+    i = 0 if w.val(node.args[1]) is p else 1
+    x = w.tensor(node, i, spatial=False)
+    if not p.is_param or not x.tokens or tuple(p.shape[-2:]) != tuple(w.concrete(s) for s in x.shape[1:]):
+        raise _Skip(f"an add of a parameter of shape {p.shape} (not a position embedding of the tokens)")
+    if not supports("pos_embed"):
+        _pending("a position embedding", "the layer type pos_embed")
+    w.use(p)
+    w.emit(node, "pos_embed", {}, [x], "pos_embed")
+
+
+def _permute(w: _Walk, node: Any) -> None:
+    """Channels-last and back (ConvNeXt), or a map's positions as tokens (ViT): layouts costcalc's
+    H × W × C does not distinguish."""
+    v = w.val(node.args[0])
+    dims = [int(d) for d in node.args[1]]
+    if isinstance(v, _Tokens) and dims == [0, 2, 1]:
+        if not supports("tokens"):
+            _pending("a map's positions as tokens", "the layer type tokens")
+        w.emit(node, "tokens", {}, [v.src], "tokens")
+        return
+    if not isinstance(v, View) or v.flat or len(v.shape) != 4:
+        raise _Skip(f"a permutation {dims} costcalc does not follow")
+    if not v.cl and dims == [0, 2, 3, 1]:
+        w.alias(node, v, shape=w.shape(node), cl=True)
+        return
+    if v.cl and dims == [0, 3, 1, 2]:
+        w.alias(node, v, shape=w.shape(node), cl=False)
+        return
+    raise _Skip(f"a permutation {dims} costcalc does not follow")
+
+
+@dataclass
+class _Tokens:
+    """(1, C, H, W) reshaped to (1, C, H·W), waiting for the transpose that makes it tokens."""
+
+    src: View
+
+
+def _layer_norm(w: _Walk, node: Any) -> None:
+    x = w.tensor(node, 0, spatial=False)
+    shape = [int(s) for s in _arg(node, 1, "normalized_shape", [])]
+    weight, bias = w.param(node, 2, "weight"), w.param(node, 3, "bias")
+    last = x.shape[-1]
+    if not (x.cl or x.tokens) or len(shape) != 1 or not same_size(shape[0], last):
+        raise _Skip(f"a layer norm over {shape} of a {len(x.shape)}-D tensor (costcalc's normalises the "
+                    "channels at each position)")
+    if weight is None or bias is None:
+        raise _Skip("a layer norm without affine parameters (costcalc counts γ and β)")
+    if not supports("layernorm"):
+        _pending("layer normalisation", "the layer type layernorm")
+    w.use(weight, bias)
+    w.emit(node, "layernorm", {}, [x], "ln", cl=x.cl)
+
+
+def _class_token(w: _Walk, node: Any) -> None:
+    """``torch.cat([class_token.expand(n, -1, -1), tokens], dim=1)``: prepend a class token."""
+    items = node.args[0]
+    first = w.val(items[0]) if items else None
+    if len(items) != 2 or not isinstance(first, _Expanded):
+        raise _Skip("a concatenation of tokens that is not a class token")
+    x = w.val(items[1])
+    if not isinstance(x, View) or not x.tokens or first.param.numel != w.concrete(x.shape[-1]):
+        raise _Skip("a class token that does not match the tokens")
+    if not supports("class_token"):
+        _pending("a class token", "the layer type class_token")
+    w.use(first.param)
+    w.emit(node, "class_token", {}, [x], "class_token")
+
+
+@dataclass
+class _Expanded:
+    """A parameter broadcast over the batch (``class_token.expand(n, -1, -1)``)."""
+
+    param: _Param
+
+
+def _expand(w: _Walk, node: Any) -> None:
+    p = w.val(node.args[0])
+    if isinstance(p, _Param) and p.is_param:
+        w.values[node] = _Expanded(p)
+        return
+    v = w.val(node.args[0])
+    if isinstance(v, View) and same_shape(w.shape(node), v.shape):
+        w.alias(node, v)
+        return
+    raise _Skip("a broadcast of a tensor to a larger shape")
+
+
+def _select(w: _Walk, node: Any) -> None:
+    """``x[:, 0]`` of the tokens: the class token, which the classifier reads (ViT)."""
+    x = w.tensor(node, 0, spatial=False)
+    dim, index = int(_arg(node, 1, "dim", 0)), int(_arg(node, 2, "index", 0))
+    if not x.tokens or dim % 3 != 1 or index != 0:
+        raise _Skip(f"a selection of item {index} along dimension {dim}")
+    if not supports("select_token"):
+        _pending("selecting the class token", "the layer type select_token")
+    w.emit(node, "select_token", {}, [x], "select_token")
+
+
+#: operators a folded module may contain besides its layers: views and copies, no arithmetic
+_VIEWS = {"aten.transpose.int", "aten.unflatten.int", "aten.unsqueeze.default", "aten.squeeze.dim",
+          "aten.contiguous.default", "aten.select.int", "aten.view.default", "aten.reshape.default",
+          "aten.permute.default", "aten.dropout.default", "aten.clone.default", "aten._unsafe_view.default",
+          "_operator.getitem", "aten.sym_size.int", "aten.expand.default"}
+
+
+def _fold_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> bool:
+    """``nn.MultiheadAttention`` as costcalc's ``attention``: self-attention (one input tensor for
+    query, key and value) of L tokens of width D, with the QKV and output projections and
+    ``scaled_dot_product_attention`` between them; everything else in the module is a view. The
+    heads come from the attention's query (1, h, L, D/h). Returns False when the module is anything
+    else (its operators are then walked one by one)."""
+    inside = set(run)
+    names = [_op_name(n) for n in run]
+    if names.count("aten.linear.default") != 2 or names.count("aten.scaled_dot_product_attention.default") != 1:
+        return False
+    if any(n not in _VIEWS | {"aten.linear.default", "aten.scaled_dot_product_attention.default"} for n in names):
+        return False
+    if not supports("attention", "heads", "bias"):
+        _pending("multi-head attention", "the layer type attention")
+    sources = {a for n in run for a in _flatten_args(n.args) if hasattr(a, "op") and a not in inside}
+    views = [w.val(a) for a in sources if isinstance(w.val(a), View)]
+    params = [w.val(a) for a in sources if isinstance(w.val(a), _Param)]
+    outputs = [n for n in run if any(u not in inside for u in n.users)]
+    if len(views) != 1 or not views[0].tokens or len(outputs) != 1:
+        return False
+    x = views[0]
+    sdpa = next(n for n in run if _op_name(n) == "aten.scaled_dot_product_attention.default")
+    heads = int(w.concrete(w.shape(sdpa.args[0])[1]))
+    d = w.concrete(x.shape[-1])
+    biases = [p for p in params if len(p.shape) == 1]
+    if sum(p.numel for p in params) != 4 * d * d + (4 * d if biases else 0) or len(params) not in (2, 4):
+        return False
+    w.use(*params)
+    w.emit(outputs[0], "attention", {"heads": heads} if biases else {"heads": heads, "bias": False}, [x],
+           "attention", scope=scope)
+    return True
+
+
+#: module class → whole-module fold (attention: its dozens of ATen views are one costcalc layer)
+MODULE_FOLDS: dict[str, Callable[[_Walk, tuple[str, ...], Sequence[Any]], bool]] = {
+    "MultiheadAttention": _fold_attention,
+}
+
+
+def needs(type_name: str, what: str) -> Callable[[Any, Any], None]:
+    """The handler of an operator whose costcalc type is not in this version (or not yet mapped):
+    an unsupported operator that says which type it needs, never a zero."""
+
+    def handler(w: Any, node: Any) -> None:
+        if supports(type_name):
+            raise _Skip(f"{what}: costcalc has the type {type_name}, but the importer does not map this "
+                        "operator to it yet")
+        _pending(what, f"the layer type {type_name}")
+
+    return handler
+
+
+#: ATen operator → handler. Activations are one line each; so is every new costcalc type.
+OPS: dict[str, Callable[[_Walk, Any], None]] = {
+    "aten.conv2d.default": _conv,
+    "aten.conv2d.padding": _conv,
+    "aten.convolution.default": _conv,
+    "aten._convolution.default": _conv,
+    "aten.linear.default": _linear,
+    "aten.batch_norm.default": _batchnorm,
+    "aten._native_batch_norm_legit_no_training.default": _batchnorm_tuple,
+    **{f"aten.{op}.default": _activation(kind) for op, kind in (
+        ("relu", "relu"), ("relu_", "relu"), ("relu6", "relu6"), ("hardswish", "hardswish"),
+        ("hardswish_", "hardswish"), ("hardsigmoid", "hardsigmoid"), ("hardsigmoid_", "hardsigmoid"),
+        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"))
+       if kind in ACTIVATION_TYPES},
+    "aten.hardtanh.default": _hardtanh,
+    "aten.hardtanh_.default": _hardtanh,
+    "aten.gelu.default": _gelu,
+    "aten.gelu_.default": _gelu,
+    "aten.max_pool2d.default": _maxpool,
+    "aten.max_pool2d_with_indices.default": _maxpool,
+    "aten.avg_pool2d.default": _avgpool,
+    "aten.adaptive_avg_pool2d.default": _adaptive_avg,
+    "aten._adaptive_avg_pool2d.default": _adaptive_avg,
+    "aten.adaptive_max_pool2d.default": _adaptive_max,
+    "aten.mean.dim": _mean,
+    "aten.add.Tensor": _add,
+    "aten.add_.Tensor": _add,
+    "aten.mul.Tensor": _mul,
+    "aten.mul_.Tensor": _mul,
+    "aten.cat.default": _cat,
+    "aten.concat.default": _cat,
+    "aten.flatten.using_ints": _flatten,
+    "aten.view.default": _reshape,
+    "aten.reshape.default": _reshape,
+    "aten._unsafe_view.default": _reshape,
+    "aten.unflatten.int": _reshape,
+    "aten.unsqueeze.default": _reshape,
+    "aten.squeeze.dim": _reshape,
+    "aten.squeeze.dims": _reshape,
+    "aten.transpose.int": _transpose,
+    "aten.contiguous.default": _pass_shuffle,
+    "aten.clone.default": _pass_shuffle,
+    "aten.detach.default": _identity,
+    "aten.alias.default": _identity,
+    "aten.dropout.default": _dropout,
+    "aten.dropout_.default": _dropout,
+    "aten.feature_dropout.default": _dropout,
+    "aten.alpha_dropout.default": _dropout,
+    "aten.channel_shuffle.default": _channel_shuffle,
+    "aten.native_channel_shuffle.default": _channel_shuffle,
+    "aten.chunk.default": _split,
+    "aten.split.Tensor": _split,
+    "aten.split_with_sizes.default": _split,
+    "aten.slice.Tensor": _slice,
+    "aten.narrow.default": _slice,
+    "aten.pad.default": _pad,
+    "aten.constant_pad_nd.default": _pad,
+    "_operator.getitem": _getitem,
+    "aten.permute.default": _permute,
+    "aten.layer_norm.default": _layer_norm,
+    "aten.expand.default": _expand,
+    "aten.select.int": _select,
+    # operators whose costcalc types are on their way: an explicit error that names the type
+    "aten.group_norm.default": needs("groupnorm", "group normalisation"),
+    "aten.conv_transpose2d.input": needs("conv_transpose", "a transposed convolution"),
+    "aten.upsample_nearest2d.vec": needs("upsample", "upsampling"),
+    "aten.upsample_bilinear2d.vec": needs("upsample", "upsampling"),
+    "aten.scaled_dot_product_attention.default": needs("attention", "attention"),
+    "aten.softmax.int": needs("softmax", "a softmax"),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The front end
+
+
+@dataclass
+class TorchImport:
+    """What :func:`import_torch` gives: the graph, how its sizes appear in the spec, and what the
+    model's own forward pass counts (for the check)."""
+
+    graph: Graph
+    sizes: SizeVars
+    name: str
+    model: Any
+    input_shape: tuple[int, int, int]
+    unused_params: int
+    params_used: int
+
+
+def import_torch(target: str, kwargs: Mapping[str, Any] | None = None,
+                 input_shape: tuple[int, int, int] = (3, 224, 224),
+                 timeout: float | None = EXPORT_TIMEOUT) -> TorchImport:
+    """Build, trace and walk ``package.module:callable``."""
+    model = load_model(target, kwargs)
+    return import_module(model, target.split(":", 1)[1].rsplit(".", 1)[-1], input_shape, target, timeout)
+
+
+def import_module(model: Any, name: str, input_shape: tuple[int, int, int] = (3, 224, 224),
+                  source: str | None = None, timeout: float | None = EXPORT_TIMEOUT) -> TorchImport:
+    """Trace and walk a ``torch.nn.Module`` (moved to the meta device: no weights are read), with
+    the input's height and width dynamic. With a ``timeout`` (POSIX: in a forked child), a trace
+    that takes longer is abandoned for one at the fixed input size, and the notes say so."""
+    import os
+    import threading
+
+    model = model.to("meta").eval()
+    target = source or name
+    if timeout and hasattr(os, "fork") and threading.current_thread() is threading.main_thread():
+        result = in_child(lambda: trace(model, name, input_shape, target, True), timeout)
+        if result is TIMED_OUT:
+            result = trace(model, name, input_shape, target, False)
+            result.graph.notes.insert(0, f"torch.export did not finish a trace with a dynamic input size in "
+                                         f"{timeout:g} s (--export-timeout); traced at the fixed size "
+                                         f"{input_shape[1]}×{input_shape[2]} instead: the spec has no size variable")
+    else:
+        result = trace(model, name, input_shape, target, True)
+    result.model = model
+    return result
+
+
+def trace(model: Any, name: str, input_shape: tuple[int, int, int], target: str, dynamic: bool) -> TorchImport:
+    """Export and walk: the graph, its size variables, and the parameters it reads."""
+    ep = export(model, input_shape, target, dynamic)
+    sizes = _size_vars(ep, input_shape)
+    walk = _Walk(ep, sizes)
+    with _quiet():
+        graph = walk.run()
+    used = 0
+    unused = 0
+    shared = []
+    for node in ep.graph.nodes:
+        p = walk.values.get(node)
+        if not isinstance(p, _Param) or not p.is_param:
+            continue
+        if not node.users:
+            unused += p.numel
+            continue
+        used += p.numel
+        n = walk.param_uses.get(p.name, 0)
+        if n > 1:
+            shared.append(f"{p.name} ({n} layers)")
+    if unused:
+        graph.notes.append(f"{unused:,} parameters are never used by the model's forward pass at inference "
+                           "(e.g. auxiliary classifiers) and are not counted")
+    if shared:
+        graph.notes.append(f"parameters shared by several layers are counted in each: {', '.join(shared[:5])}"
+                           + (" ..." if len(shared) > 5 else ""))
+    return TorchImport(graph, sizes, name, None, input_shape, unused, used)
+
+
+def _size_vars(ep: Any, input_shape: tuple[int, int, int]) -> SizeVars:
+    """The spec variables for the input's height and width: ``resolution`` for a square input,
+    ``height`` and ``width`` otherwise; a size that ``torch.export`` fixed stays a number."""
+    from torch.export.graph_signature import InputKind
+
+    user = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == user[0])
+    _, h, w = input_shape
+    hs, ws = (_dim(s) for s in node.meta["val"].shape[2:])
+    names: dict[str, str] = {}
+    defaults: dict[str, int] = {}
+    if h == w:
+        for s in (hs, ws):
+            if not isinstance(s, int):
+                names[str(s)] = "resolution"
+                defaults["resolution"] = h
+    else:
+        for s, var, v in ((hs, "height", h), (ws, "width", w)):
+            if not isinstance(s, int):
+                names[str(s)] = var
+                defaults[var] = v
+    return SizeVars(names, defaults)
+
+
+def torch_reference(model: Any, input_shape: tuple[int, int, int]) -> int:
+    """PyTorch's own count of ``model`` on a (1, C, H, W) meta input: the FlopCounterMode total."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c, h, w = input_shape
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter, _quiet():
+        model(torch.zeros(1, c, h, w, device="meta"))
+    return int(counter.get_total_flops())
+
+
+__all__ = ["import_torch", "import_module", "load_model", "torch_reference", "OPS", "TorchImport"]
