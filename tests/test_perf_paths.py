@@ -82,6 +82,58 @@ def test_symbolic_cli_still_works_and_imports_sympy() -> None:
     """)
 
 
+# -- lazy loading: a command loads its own module, not every command's -----------------------------
+
+
+def _defined_commands() -> dict[str, str]:
+    """command name → the module that defines it, from every module of ``costcalc.commands``."""
+    import importlib
+    import pkgutil
+
+    import costcalc.commands
+
+    defined: dict[str, str] = {}
+    for info in pkgutil.iter_modules(costcalc.commands.__path__):
+        module = importlib.import_module(f"costcalc.commands.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
+            assert command.name not in defined, f"command {command.name!r} defined twice"
+            defined[command.name] = module.__name__
+    return defined
+
+
+def test_command_table_matches_the_command_modules() -> None:
+    """The root's static table (name → module) is exactly what the modules' ``COMMANDS`` define: a
+    new command missing from the table would be unreachable, a stale entry would fail at run time."""
+    from costcalc.cli import COMMAND_MODULES
+
+    assert COMMAND_MODULES == _defined_commands()
+
+
+def test_help_lists_every_command() -> None:
+    from click.testing import CliRunner
+
+    from costcalc.cli import main
+
+    r = CliRunner().invoke(main, ["--help"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    listed = r.output.split("Commands:\n", 1)[1].splitlines()
+    names = [line.split()[0] for line in listed if line.strip()]
+    assert names == sorted(_defined_commands())
+
+
+def test_net_loads_only_its_own_command_module() -> None:
+    spec = str(EXAMPLES / "resnet50.yaml")
+    _run_isolated(f"""
+        import sys
+        from click.testing import CliRunner
+        from costcalc.cli import main
+        r = CliRunner().invoke(main, ["net", {spec!r}])
+        assert r.exit_code == 0, r.output
+        loaded = sorted(m for m in sys.modules if m.startswith("costcalc.commands."))
+        assert loaded == ["costcalc.commands.net", "costcalc.commands.options"], loaded
+    """)
+
+
 # -- the plain renderer is rich, byte for byte -----------------------------------------------------
 
 
