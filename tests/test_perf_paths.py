@@ -134,6 +134,49 @@ def test_net_loads_only_its_own_command_module() -> None:
     """)
 
 
+# -- lazy layer registry: a type loads the module that registers it ---------------------------------
+
+
+def test_type_table_matches_the_layer_modules() -> None:
+    """The registry's static table (type name → module) is exactly what importing every layer module
+    registers: a type missing from the table, or filed under the wrong module, fails here."""
+    import importlib
+    import pkgutil
+
+    import costcalc.layers
+    from costcalc.layers.base import REGISTRY, TYPE_MODULES
+
+    for info in pkgutil.iter_modules(costcalc.layers.__path__):
+        importlib.import_module(f"costcalc.layers.{info.name}")
+    assert TYPE_MODULES == {name: lt.cls.__module__ for name, lt in REGISTRY.items()}
+
+
+def test_a_type_loads_only_the_modules_it_needs() -> None:
+    _run_isolated("""
+        import sys
+        from costcalc.layers.base import REGISTRY, TYPE_MODULES, all_types, get_type
+        assert get_type("conv").name == "conv" and get_type("bottleneck").name == "bottleneck"
+        loaded = sorted(m for m in sys.modules if m.startswith("costcalc.layers."))
+        assert "costcalc.layers.transformer" not in loaded and "costcalc.layers.mobile" not in loaded, loaded
+        assert set(REGISTRY) < set(TYPE_MODULES)
+        assert list(all_types()) == list(TYPE_MODULES)  # every type, in the table's order
+    """)
+
+
+def test_unknown_type_suggests_among_every_type() -> None:
+    """Before any module is loaded, a misspelt type is still compared with every type's name."""
+    _run_isolated("""
+        from costcalc.errors import CostcalcError
+        from costcalc.layers.base import get_type
+        try:
+            get_type("ghost_botleneck")
+        except CostcalcError as e:
+            assert "'ghost_bottleneck'" in str(e), str(e)
+        else:
+            raise AssertionError("no error")
+    """)
+
+
 # -- the plain renderer is rich, byte for byte -----------------------------------------------------
 
 
