@@ -177,6 +177,60 @@ def test_unknown_type_suggests_among_every_type() -> None:
     """)
 
 
+# -- YAML through libyaml reads what the Python loader reads ---------------------------------------
+
+
+def _same_document(a: object, b: object) -> bool:
+    """Equal values, and equal line/column marks on every mapping, key and sequence."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return (a == b and (a.line, a.col, a.key_lines, a.key_cols) == (b.line, b.col, b.key_lines, b.key_cols)  # type: ignore[attr-defined]
+                and all(_same_document(a[k], b[k]) for k in a))  # type: ignore[index]
+    if isinstance(a, list):
+        return (a.line, a.col) == (b.line, b.col) and len(a) == len(b) and all(  # type: ignore[attr-defined]
+            _same_document(x, y) for x, y in zip(a, b))  # type: ignore[arg-type]
+    return a == b
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.name for p in SPECS])
+def test_libyaml_reads_every_example_as_the_python_loader(path: Path) -> None:
+    from costcalc.spec import yamlio
+
+    if yamlio._FAST is None:
+        pytest.skip("PyYAML without libyaml: the Python loader is the only path")
+    text = path.read_text()
+    fast = yamlio._parse_fast(text, path.name)
+    assert fast is not yamlio._FALLBACK
+    assert _same_document(fast, yamlio._parse_python(text, path.name))
+
+
+_YAML_PIECES = ["a: 1\n", "- x\n", "  ", "&a ", "*a", "<<: ", "{b: [1, 2]}", "!!str ", "'q'", "\t", ":", "- ",
+                "\n", "c: &x [1]\nd: *x\n", "\x07", "#", "k: v # c\n", "[", "]", "{", "}", ", ", "? ", "%", "@", '"', "|", ">", "'", "\\", "\r",
+                "\u00a0", "...", "---", "- - ", ": ", "-", "{a: 1, }", "[1,]", " :x", "\ufeff", "x:y", "\u2028", "é"]
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(_YAML_PIECES), max_size=12), st.integers(0, 2000))
+def test_libyaml_agrees_with_the_python_loader_or_defers(pieces: list[str], at: int) -> None:
+    """On text edited at random: the libyaml path gives the Python loader's document, or defers to
+    it (for every error, alias and character PyYAML refuses) so that messages are unchanged."""
+    from costcalc.errors import SpecError
+    from costcalc.spec import yamlio
+
+    base = (EXAMPLES / "mobilenet_v2.yaml").read_text()
+    at %= len(base) + 1
+    text = base[:at] + "".join(pieces) + base[at:]
+    fast = yamlio._parse_fast(text, "s.yaml")
+    if fast is yamlio._FALLBACK:
+        return
+    try:
+        slow = yamlio._parse_python(text, "s.yaml")
+    except SpecError as e:
+        raise AssertionError(f"libyaml accepted what the Python loader refuses: {e}") from None
+    assert _same_document(fast, slow)
+
+
 # -- the plain renderer is rich, byte for byte -----------------------------------------------------
 
 

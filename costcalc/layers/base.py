@@ -11,7 +11,6 @@ with some fields fixed (``pointwise`` is ``conv`` with ``K=1``), never copies of
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 from dataclasses import MISSING, dataclass, field, fields
@@ -333,6 +332,8 @@ def register(name: str, summary: str, **fixed: Any) -> Callable[[type], type]:
 
 
 def suggest(name: str, options: Any) -> str:
+    import difflib  # only an error message needs it
+
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
@@ -419,6 +420,8 @@ def get_type(name: str) -> LayerType:
     try:
         return REGISTRY[name]
     except KeyError:
+        import difflib
+
         close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "`costcalc types` lists the known types"
