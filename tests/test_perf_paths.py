@@ -205,9 +205,12 @@ def test_libyaml_reads_every_example_as_the_python_loader(path: Path) -> None:
     assert _same_document(fast, yamlio._parse_python(text, path.name))
 
 
-_YAML_PIECES = ["a: 1\n", "- x\n", "  ", "&a ", "*a", "<<: ", "{b: [1, 2]}", "!!str ", "'q'", "\t", ":", "- ",
-                "\n", "c: &x [1]\nd: *x\n", "\x07", "#", "k: v # c\n", "[", "]", "{", "}", ", ", "? ", "%", "@", '"', "|", ">", "'", "\\", "\r",
-                "\u00a0", "...", "---", "- - ", ": ", "-", "{a: 1, }", "[1,]", " :x", "\ufeff", "x:y", "\u2028", "é"]
+_YAML_PIECES = [
+    "a: 1\n", "- x\n", "  ", "&a ", "*a", "<<: ", "{b: [1, 2]}", "!!str ", "'q'", "\t", ":", "- ", "\n",
+    "c: &x [1]\nd: *x\n", "\x07", "#", "k: v # c\n", "[", "]", "{", "}", ", ", "? ", "%", "@", '"', "|", ">",
+    "'", "\\", "\r", "\u00a0", "...", "---", "- - ", ": ", "-", "{a: 1, }", "[1,]", " :x", "\ufeff", "x:y",
+    "\u2028", "é", " # ", " #? ", "# &a\n", "\"#\" ", "'a #' ", "? x\n",
+]
 
 
 @settings(max_examples=800, deadline=None)

@@ -108,11 +108,28 @@ if getattr(yaml, "__with_libyaml__", False) and _libyaml_bounds_nesting():
 else:  # pragma: no cover - PyYAML without libyaml
     _FAST = None
 
-#: what specs never need and where libyaml and PyYAML's Python scanner disagree on what is valid
-#: (complex keys ``? k``, tabs, tags, directives, anchors, reserved indicators, carriage returns,
-#: Unicode line separators, a byte-order mark): left to the Python loader, so that libyaml never
-#: accepts a document PyYAML refuses (``tests/test_perf_paths.py`` edits specs at random to check)
-_UNUSUAL = re.compile("[?\t!%&@`\r\x85\u2028\u2029\ufeff]")
+#: what specs never need and where libyaml and PyYAML's Python scanner disagree on what is valid:
+#: indicators of complex keys ``? k``, tags, directives, anchors and reserved ones (outside comments),
+#: and anywhere tabs, carriage returns, Unicode line separators, a byte-order mark. Such documents are
+#: left to the Python loader, so that libyaml never accepts a document PyYAML refuses
+#: (``tests/test_perf_paths.py`` edits specs at random to check).
+_UNUSUAL_INDICATORS = re.compile("[?!%&@`]")
+_UNUSUAL_ANYWHERE = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` without its ``#`` comments, conservatively: a line with a quote before its ``#``
+    is kept whole (the ``#`` may be inside a quoted string)."""
+    out = []
+    for line in text.split("\n"):
+        i = line.find("#")
+        while i > 0 and line[i - 1] != " ":
+            i = line.find("#", i + 1)
+        if i >= 0 and "'" not in line[:i] and '"' not in line[:i]:
+            line = line[:i]
+        out.append(line)
+    return "\n".join(out)
+
 
 #: what the fast path returns when the document needs the Python loader (to accept or refuse it)
 _FALLBACK = object()
@@ -122,7 +139,8 @@ def _parse_fast(text: str, name: str) -> Any:
     """The document composed by libyaml, or :data:`_FALLBACK` for anything but a plain, valid
     document (an error, an alias, deep nesting, a character PyYAML refuses): the Python loader
     then reads it again and gives the one-line message it always gave."""
-    if _FAST is None or _UNUSUAL.search(text) or yaml.reader.Reader.NON_PRINTABLE.search(text):
+    if _FAST is None or _UNUSUAL_ANYWHERE.search(text) or yaml.reader.Reader.NON_PRINTABLE.search(text) \
+            or _UNUSUAL_INDICATORS.search(_without_comments(text)):
         return _FALLBACK
     loader = _FAST(text)
     loader.name = name
