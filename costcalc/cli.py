@@ -18,7 +18,19 @@ from costcalc.render.output import quiet_broken_pipe
 
 
 class CostcalcGroup(click.Group):
-    """Turns :class:`CostcalcError` into a one-line message and exit status."""
+    """Turns :class:`CostcalcError` into a one-line message and exit status, and loads a command's
+    module only when that command is invoked (or listed, for ``--help``): see :data:`COMMAND_MODULES`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is None:
+            command = _load_command(cmd_name)
+            if command is not None:
+                self.add_command(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -69,32 +81,40 @@ def run() -> None:  # pragma: no cover - console entry for `python -m costcalc`
     main()
 
 
-#: modules whose commands the root adds to ``main`` (extend by adding a module here). Each module
-#: defines standalone click commands and lists them in ``COMMANDS``.
-COMMAND_MODULES = (
-    "costcalc.commands.layer",  # layer
-    "costcalc.commands.types",  # types
-    "costcalc.commands.net",  # net
-    "costcalc.commands.derive",  # ratio, derive
-    "costcalc.commands.verify",  # verify
-    "costcalc.commands.explore",  # compare, sweep, plot
-    "costcalc.commands.latency",  # latency, calibrate
-    "costcalc.commands.importing",  # import
-)
+#: the command each module defines (a module defines standalone click commands and lists them in
+#: ``COMMANDS``), so that ``costcalc net`` imports only :mod:`costcalc.commands.net`: importing every
+#: command module (and what they import) at start-up cost as much as the command itself. Extend by
+#: adding a line here; ``tests/test_layer_cli.py`` checks this table against the modules' ``COMMANDS``.
+COMMAND_MODULES: dict[str, str] = {
+    "calibrate": "costcalc.commands.latency",
+    "compare": "costcalc.commands.explore",
+    "derive": "costcalc.commands.derive",
+    "import": "costcalc.commands.importing",
+    "latency": "costcalc.commands.latency",
+    "layer": "costcalc.commands.layer",
+    "net": "costcalc.commands.net",
+    "plot": "costcalc.commands.explore",
+    "ratio": "costcalc.commands.derive",
+    "sweep": "costcalc.commands.explore",
+    "types": "costcalc.commands.types",
+    "verify": "costcalc.commands.verify",
+}
 
 
-def _load_commands() -> None:
+def _load_command(name: str) -> click.Command | None:
+    """The command ``name`` from its module (None: not a command, or its module is absent)."""
     import importlib
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:  # a module that exists but fails to import is a bug: show it
-                raise
-            continue
-        for command in getattr(module, "COMMANDS", ()):
-            main.add_command(command)
-
-
-_load_commands()
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:  # a module that exists but fails to import is a bug: show it
+            raise
+        return None
+    for command in getattr(module, "COMMANDS", ()):
+        if command.name == name:
+            return command
+    return None

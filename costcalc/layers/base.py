@@ -11,8 +11,8 @@ with some fields fixed (``pointwise`` is ``conv`` with ``K=1``), never copies of
 
 from __future__ import annotations
 
-import difflib
 import functools
+import importlib
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
@@ -332,16 +332,96 @@ def register(name: str, summary: str, **fixed: Any) -> Callable[[type], type]:
 
 
 def suggest(name: str, options: Any) -> str:
+    import difflib  # only an error message needs it
+
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
+#: every registered type name → the module that registers it, in the order ``costcalc types`` lists
+#: them. Looking a type up imports only its module (``conv`` and ``bottleneck`` need three of the seven:
+#: importing all of them was a third of ``costcalc net``'s start-up); :func:`all_types` imports them
+#: all. Extend by adding a line here for each new type (``tests/test_perf_paths.py`` checks that this
+#: table is exactly what importing every layer module registers).
+TYPE_MODULES: dict[str, str] = {
+    "conv": "costcalc.layers.conv",
+    "pointwise": "costcalc.layers.conv",
+    "grouped": "costcalc.layers.conv",
+    "depthwise": "costcalc.layers.conv",
+    "fc": "costcalc.layers.conv",
+    "batchnorm": "costcalc.layers.primitives",
+    "relu": "costcalc.layers.primitives",
+    "relu6": "costcalc.layers.primitives",
+    "hardsigmoid": "costcalc.layers.primitives",
+    "hardswish": "costcalc.layers.primitives",
+    "sigmoid": "costcalc.layers.primitives",
+    "silu": "costcalc.layers.primitives",
+    "gelu": "costcalc.layers.primitives",
+    "maxpool": "costcalc.layers.primitives",
+    "avgpool": "costcalc.layers.primitives",
+    "global_avgpool": "costcalc.layers.primitives",
+    "global_maxpool": "costcalc.layers.primitives",
+    "adaptive_avgpool": "costcalc.layers.primitives",
+    "adaptive_maxpool": "costcalc.layers.primitives",
+    "add": "costcalc.layers.primitives",
+    "mul": "costcalc.layers.primitives",
+    "concat": "costcalc.layers.primitives",
+    "channel_shuffle": "costcalc.layers.primitives",
+    "channel_split": "costcalc.layers.primitives",
+    "pad_shortcut": "costcalc.layers.primitives",
+    "unknown": "costcalc.layers.primitives",
+    "separable": "costcalc.layers.blocks",
+    "bottleneck": "costcalc.layers.blocks",
+    "resnext": "costcalc.layers.blocks",
+    "basic": "costcalc.layers.blocks",
+    "shufflenet_unit": "costcalc.layers.blocks",
+    "inverted_residual": "costcalc.layers.blocks",
+    "shufflenet_v2_unit": "costcalc.layers.blocks",
+    "se": "costcalc.layers.mobile",
+    "mbconv": "costcalc.layers.mobile",
+    "fused_mbconv": "costcalc.layers.mobile",
+    "ghost": "costcalc.layers.mobile",
+    "ghost_bottleneck": "costcalc.layers.mobile",
+    "layernorm": "costcalc.layers.norm",
+    "groupnorm": "costcalc.layers.norm",
+    "linear": "costcalc.layers.transformer",
+    "tokens": "costcalc.layers.transformer",
+    "class_token": "costcalc.layers.transformer",
+    "pos_embed": "costcalc.layers.transformer",
+    "select_token": "costcalc.layers.transformer",
+    "patch_embed": "costcalc.layers.transformer",
+    "attention": "costcalc.layers.transformer",
+    "mlp": "costcalc.layers.transformer",
+    "encoder_block": "costcalc.layers.transformer",
+    "conv_transpose": "costcalc.layers.modern",
+    "upsample": "costcalc.layers.modern",
+    "layer_scale": "costcalc.layers.modern",
+    "regnet_x": "costcalc.layers.modern",
+    "regnet_y": "costcalc.layers.modern",
+    "convnext_block": "costcalc.layers.modern",
+    "convnext_downsample": "costcalc.layers.modern",
+    "repvgg": "costcalc.layers.modern",
+}
+
+
 def get_type(name: str) -> LayerType:
-    """The registered type ``name``; unknown names raise with the closest valid names."""
+    """The registered type ``name``; unknown names raise with the closest valid names (among all
+    types: the suggestion loads every module)."""
+    lt = REGISTRY.get(name)
+    if lt is not None:
+        return lt
+    module = TYPE_MODULES.get(name)
+    if module is not None:
+        importlib.import_module(module)
+        lt = REGISTRY.get(name)
+        if lt is not None:
+            return lt
     _load()
     try:
         return REGISTRY[name]
     except KeyError:
+        import difflib
+
         close = difflib.get_close_matches(name, list(REGISTRY), n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
             "`costcalc types` lists the known types"
@@ -349,17 +429,20 @@ def get_type(name: str) -> LayerType:
 
 
 def all_types() -> dict[str, LayerType]:
+    """Every registered type (imports every layer module), in :data:`TYPE_MODULES`' order whatever
+    order the modules were loaded in."""
     _load()
-    return dict(REGISTRY)
+    return {**{n: REGISTRY[n] for n in TYPE_MODULES if n in REGISTRY}, **REGISTRY}
 
 
 _LOADED: list[bool] = []
 
 
 def _load() -> None:
-    # Importing the modules registers their types (extend by adding a module here). Once: an
-    # import statement costs a lookup per call, and get_type runs for every item of every spec.
+    # Importing the modules registers their types. Once: an import statement costs a lookup per
+    # call, and all_types runs for every "did you mean".
     if _LOADED:
         return
-    from costcalc.layers import blocks, conv, mobile, modern, norm, primitives, transformer  # noqa: F401
+    for module in dict.fromkeys(TYPE_MODULES.values()):
+        importlib.import_module(module)
     _LOADED.append(True)

@@ -31,12 +31,15 @@ def fit(g: Grid, width: int) -> Grid | Lines:
     for variant in (g, _without_optional(g), _merged(_without_optional(g))):
         if variant is None:
             continue
+        natural = _natural_widths(variant)
+        if sum(natural) + 3 * len(natural) + 1 <= width:  # _plan's first case, without the minima
+            return _wrapped(variant, natural, fits=True)  # nothing wrapped: the fullest layout that fits
         widths = _plan(variant, width)
         if widths is None:
             continue
         laid = _wrapped(variant, widths)
-        if widths == _natural_widths(variant):
-            return laid  # nothing wrapped: the fullest layout that fits
+        if widths == natural:
+            return laid
         if best is None or _height(laid) < _height(best):
             best = laid  # wrapping needed: the variant with the fewest lines
     return best if best is not None else stacked(g, width)
@@ -150,10 +153,15 @@ def _plan(g: Grid, width: int) -> list[int] | None:
     return widths
 
 
-def _wrapped(g: Grid, widths: list[int]) -> Grid:
+def _wrapped(g: Grid, widths: list[int], fits: bool = False) -> Grid:
+    """``g`` with every cell wrapped to its column's width; ``fits``: ``widths`` are the natural
+    widths, so every row cell (and header) already fits and is kept as it is (wrapping would not
+    change it: no line is wider than its width)."""
     cols = []
     for c, w in zip(g.columns, widths):
         cols.append(Col(wrap(c.header, w), wrap(c.footer, w, c.kind), c.justify, c.kind, c.style, c.optional))
+    if fits:
+        return Grid(cols, list(g.rows), g.show_footer, widths, g.name)
     rows = [(tuple(wrap(x, w, c.kind) for x, w, c in zip(cells, widths, g.columns)), style) for cells, style in g.rows]
     return Grid(cols, rows, g.show_footer, widths, g.name)
 

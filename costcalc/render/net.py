@@ -11,7 +11,6 @@ ordered them).
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +263,8 @@ CSV_COLUMNS = ("path", "type", "category", "depth", "leaf", "in_shape", "out_sha
 
 
 def net_csv(obj: Any, view: View) -> str:
+    import csv  # only CSV output needs it
+
     net = as_network(obj)
     sel = shown(net, view)
     out = io.StringIO()

@@ -12,7 +12,6 @@ status 0 with nothing on stderr, as for other Unix tools.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Iterable
@@ -68,6 +67,8 @@ def emit(rendered: Any) -> None:
     elif isinstance(rendered, str):
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
     else:
+        import json  # only JSON output needs it (a table's start-up does not)
+
         sys.stdout.write(json.dumps(rendered, indent=2, ensure_ascii=False) + "\n")
 
 

@@ -4,6 +4,7 @@ and key, refuses aliases, merge keys and tags, and bounds nesting. Every failure
 from __future__ import annotations
 
 import os
+import re
 import stat
 from typing import Any
 
@@ -86,6 +87,85 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def _libyaml_bounds_nesting() -> bool:
+    """libyaml 0.2.5 and later stop at 1000 nested collections (a scanner error), so composing in C
+    cannot exhaust the C stack on deep input; older versions are not used."""
+    try:
+        return tuple(yaml._yaml.get_version()) >= (0, 2, 5)
+    except (AttributeError, ImportError, TypeError):
+        return False
+
+
+if getattr(yaml, "__with_libyaml__", False) and _libyaml_bounds_nesting():
+
+    class _CLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
+        """libyaml scans, parses and composes (about ten times faster than PyYAML's Python code);
+        construction is the same Python code as :class:`_Loader`'s, from nodes with the same marks."""
+
+    _CLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _CLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+    _FAST: type | None = _CLoader
+else:  # pragma: no cover - PyYAML without libyaml
+    _FAST = None
+
+#: what specs never need and where libyaml and PyYAML's Python scanner disagree on what is valid:
+#: indicators of complex keys ``? k``, tags, directives, anchors and reserved ones (outside comments),
+#: and anywhere tabs, carriage returns, Unicode line separators, a byte-order mark. Such documents are
+#: left to the Python loader, so that libyaml never accepts a document PyYAML refuses
+#: (``tests/test_perf_paths.py`` edits specs at random to check).
+_UNUSUAL_INDICATORS = re.compile("[?!%&@`]")
+_UNUSUAL_ANYWHERE = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
+
+
+def _without_comments(text: str) -> str:
+    """``text`` without its ``#`` comments, conservatively: a line with a quote before its ``#``
+    is kept whole (the ``#`` may be inside a quoted string)."""
+    out = []
+    for line in text.split("\n"):
+        i = line.find("#")
+        while i > 0 and line[i - 1] != " ":
+            i = line.find("#", i + 1)
+        if i >= 0 and "'" not in line[:i] and '"' not in line[:i]:
+            line = line[:i]
+        out.append(line)
+    return "\n".join(out)
+
+
+#: what the fast path returns when the document needs the Python loader (to accept or refuse it)
+_FALLBACK = object()
+
+
+def _parse_fast(text: str, name: str) -> Any:
+    """The document composed by libyaml, or :data:`_FALLBACK` for anything but a plain, valid
+    document (an error, an alias, deep nesting, a character PyYAML refuses): the Python loader
+    then reads it again and gives the one-line message it always gave."""
+    if _FAST is None or _UNUSUAL_ANYWHERE.search(text) or yaml.reader.Reader.NON_PRINTABLE.search(text) \
+            or _UNUSUAL_INDICATORS.search(_without_comments(text)):
+        return _FALLBACK
+    loader = _FAST(text)
+    loader.name = name
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        seen: set[int] = set()
+        stack: list[tuple[Any, int]] = [(node, 1)]
+        while stack:  # an alias is a node met twice; the depth is PyYAML's compose_node depth
+            n, depth = stack.pop()
+            if id(n) in seen or depth > MAX_YAML_DEPTH:
+                return _FALLBACK
+            seen.add(id(n))
+            if isinstance(n, yaml.SequenceNode):
+                stack.extend((c, depth + 1) for c in n.value)
+            elif isinstance(n, yaml.MappingNode):
+                stack.extend((c, depth + 1) for kv in n.value for c in kv)
+        return loader.construct_document(node)
+    except Exception:  # noqa: BLE001 - every failure is reported by the Python loader, as before
+        return _FALLBACK
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str) -> Any:
     """Read and parse a spec file; every failure is a one-line :class:`SpecError`."""
     name = shown_path(path)
@@ -125,6 +205,15 @@ def shown_path(path: str) -> str:
 
 
 def parse_yaml(text: str, name: str = "<spec>") -> Any:
+    """The document in ``text`` (``name``: the file, in messages), by libyaml when it can, else (and
+    for every error) by PyYAML's Python loader; every failure is a one-line :class:`SpecError`."""
+    fast = _parse_fast(text, name)
+    if fast is not _FALLBACK:
+        return fast
+    return _parse_python(text, name)
+
+
+def _parse_python(text: str, name: str) -> Any:
     try:
         loader = _Loader(text)  # the reader checks for unprintable characters right here
     except yaml.reader.ReaderError as e:
