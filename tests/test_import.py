@@ -659,3 +659,16 @@ def test_bad_options(user_models: str) -> None:
 def test_help_says_importing_runs_code() -> None:
     r = run("import", "--help")
     assert "RUNS ITS CODE" in r.output
+
+
+def test_python_api_imports_a_model_on_the_fly() -> None:
+    """``costcalc.net("package.module:callable")`` imports as ``costcalc import`` does; the count is
+    PyTorch's own, and the resolution stays a variable of the imported spec."""
+    import costcalc
+
+    flops, params = torch_counts(build("squeezenet1_1"), 240)
+    got = costcalc.net("torchvision.models:squeezenet1_1", resolution=240)
+    assert (got.totals.macs, got.totals.params) == (flops // 2, params)
+    assert got.unknown == []
+    with pytest.raises(Exception, match="no_such_module"):
+        costcalc.net("no_such_module:build")
