@@ -294,13 +294,26 @@ EXAMPLES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), 
 ROUND_TRIP_DEFAULT = ["resnet18.yaml", "mobilenet_v1.yaml"]
 
 
+#: examples whose PyTorch build the importer refuses, and why: costcalc's own build of attention
+#: writes Q·Kᵀ, softmax and ·V as separate modules (one per counted leaf, for `verify`), which the
+#: importer does not fold (it folds nn.MultiheadAttention, as models write it: torchvision's ViT is in
+#: the zoo test). The import fails naming those operators; it never counts them as zero.
+ROUND_TRIP_REFUSED = {"vit_b_16.yaml": ("aten.matmul.default", "aten.softmax.int")}
+
+
 def check_round_trip(example: str) -> None:
     from costcalc.torch_build import to_torch
 
     spec = load_spec(os.path.join(os.path.dirname(__file__), "..", "examples", example))
     want = evaluate_network(spec).totals
     h, w, c = spec.input
-    res = finish_torch(import_module(to_torch(spec), example[:-5], (c, h, w)), example)
+    ti = import_module(to_torch(spec), example[:-5], (c, h, w))
+    if example in ROUND_TRIP_REFUSED:
+        with pytest.raises(ImportFailure) as e:
+            finish_torch(ti, example)
+        assert all(op in str(e.value) for op in ROUND_TRIP_REFUSED[example]), str(e.value)[:300]
+        return
+    res = finish_torch(ti, example)
     assert res.result.totals == want
 
 
