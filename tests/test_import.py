@@ -383,7 +383,9 @@ def _export_onnx(model: nn.Module, path: str, exporter: str, size: int) -> None:
 
 def graph_params(path: str) -> int:
     """The graph's own parameters: the weights and biases its Conv/Gemm/MatMul nodes read (a weight
-    the exporter shared between nodes counts for each) and BatchNorm's scale and bias."""
+    the exporter shared between nodes counts for each), BatchNorm's and LayerNorm's scale and bias,
+    and the tensors of more than one element an Add or a Mul reads (a MatMul's bias, a layer scale;
+    a scalar such as hard-swish's 1/6 is a constant, not a parameter)."""
     m = onnx.load(path, load_external_data=False)
     dims = {i.name: list(i.dims) for i in m.graph.initializer}
     for n in m.graph.node:  # Identity copies of initializers
@@ -392,13 +394,15 @@ def graph_params(path: str) -> int:
     total = 0
     for n in m.graph.node:
         names = {"Conv": n.input[1:3], "Gemm": n.input[1:3], "MatMul": n.input[1:2],
-                 "BatchNormalization": n.input[1:3]}.get(n.op_type, [])
+                 "BatchNormalization": n.input[1:3], "LayerNormalization": n.input[1:3],
+                 "Add": n.input, "Mul": n.input}.get(n.op_type, [])
         for name in names:
             if name in dims:
                 k = 1
                 for d in dims[name]:
                     k *= d
-                total += k
+                if k > 1 or n.op_type not in ("Add", "Mul"):
+                    total += k
     return total
 
 
