@@ -8,6 +8,7 @@ spatial output size, and conversion to JSON / human-readable text.
 
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -284,6 +285,14 @@ def to_json(x: Any) -> Any:
         return x
     if isinstance(x, Fraction):
         return f"{x.numerator}/{x.denominator}"
+    return _sympy_text(x)
+
+
+@functools.lru_cache(maxsize=8192)
+def _sympy_text(x: Any) -> str:
+    """sympy's text of an expression, once per distinct expression: a network repeats the same
+    shapes and costs in every identical block, and printing is the slowest step of a symbolic
+    JSON (structurally equal expressions print alike)."""
     return str(x)
 
 
