@@ -228,6 +228,12 @@ def collect(rows: Iterable[Any], roundings: Sequence[tuple[Any, Any]] = (),
                 bounds.append((x, y, "spec"))
     if not values and not assumed and not distinct:
         return Conditions()
+    # each distinct value once, with the first row that has it (the rows of a network repeat the same
+    # sizes; only a value's first source is ever named)
+    first: dict[Any, str] = {}
+    for v, src in values:
+        first.setdefault(v, src)
+    values = list(first.items())
     import sympy
 
     from costcalc.num import to_sympy
