@@ -174,6 +174,7 @@ ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "silu": nn.SiLU,
     "gelu": nn.GELU,
+    "tanh": nn.Tanh,
     "hardsigmoid": nn.Hardsigmoid,
 }
 

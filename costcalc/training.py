@@ -213,6 +213,7 @@ ACTIVATION_BACKWARD: Mapping[str, tuple[str, int, int]] = {
     "sigmoid": ("output", 0, 3),  # dy·y·(1 − y)
     "silu": ("input", 0, 8),  # s = sigmoid(x) (3); dy·s·(1 + x·(1 − s)) (5)
     "gelu": ("input", 0, 11),  # dy·(Φ(x) + x·φ(x)): Φ 4, φ 4, x·φ + Φ 2, ·dy 1
+    "tanh": ("output", 0, 3),  # dy·(1 − y²)
 }
 
 

@@ -140,6 +140,9 @@ case("silu", "silu", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(elementwise=4 * _n, activations=_n, memory=2 * _n))
 case("gelu", "gelu", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(elementwise=5 * _n, activations=_n, memory=2 * _n))
+# tanh (e^{2x} − 1)/(e^{2x} + 1): double, exp, subtract, add, divide
+case("tanh", "tanh", dict(), ((56, 56, 64),), (56, 56, 64),
+     _zero(elementwise=5 * _n, activations=_n, memory=2 * _n))
 # 2x2/2 max pool: 3 comparisons per output
 case("maxpool-2x2", "maxpool", dict(), ((112, 112, 64),), (56, 56, 64),
      _zero(comparisons=56 * 56 * 64 * 3, activations=56 * 56 * 64, memory=112 * 112 * 64 + 56 * 56 * 64))

@@ -71,6 +71,7 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("sigmoid", {}, X),
     ("silu", {}, X),
     ("gelu", {}, X),
+    ("tanh", {}, X),
     ("maxpool", {}, X),
     ("maxpool", {"K": 3, "S": 2, "P": 1}, Shape(112, 112, 64)),
     ("avgpool", {"K": 3, "S": 1, "P": 1}, X),

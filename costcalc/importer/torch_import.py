@@ -1072,7 +1072,8 @@ def _layer_norm(w: _Walk, node: Any) -> None:
     shape = [int(s) for s in _arg(node, 1, "normalized_shape", [])]
     weight, bias = w.param(node, 2, "weight"), w.param(node, 3, "bias")
     last = x.shape[-1]
-    if not (x.cl or x.tokens) or len(shape) != 1 or not same_size(shape[0], last):
+    vector = len(x.shape) == 2 and not x.flat  # (1, C): MaxViT's classifier normalises the pooled features
+    if not (x.cl or x.tokens or vector) or len(shape) != 1 or not same_size(shape[0], last):
         raise _Skip(f"a layer norm over {shape} of a {len(x.shape)}-D tensor (costcalc's normalises the "
                     "channels at each position)")
     if weight is None or bias is None:
@@ -1377,7 +1378,8 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     **{f"aten.{op}.default": _activation(kind) for op, kind in (
         ("relu", "relu"), ("relu_", "relu"), ("relu6", "relu6"), ("hardswish", "hardswish"),
         ("hardswish_", "hardswish"), ("hardsigmoid", "hardsigmoid"), ("hardsigmoid_", "hardsigmoid"),
-        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"))
+        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"),
+        ("tanh", "tanh"), ("tanh_", "tanh"))
        if kind in ACTIVATION_TYPES},
     "aten.hardtanh.default": _hardtanh,
     "aten.hardtanh_.default": _hardtanh,
