@@ -462,8 +462,8 @@ def _(layer: AttentionContext, *inputs: Shape) -> nn.Module:
 
 
 # -- windowed attention (Swin, MaxViT) -----------------------------------------------------------
-# The scores of a w × w window attention are (B, h, L, n): per head, each of the L = Hp·Wp queries
-# against the n = w² keys of its window (costcalc's L × n × h shape).
+# The scores of a w × w window attention are (B, nW·h, n, n): per window and head, its n = w²
+# queries against its n keys (costcalc's n × n × nW·h shape; PyTorch's (B·nW, h, n, n) as a view).
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -481,9 +481,9 @@ def _unwindows(y: torch.Tensor, b: int, hp: int, wp: int, w: int) -> torch.Tenso
 
 
 def _scores_layout(s: torch.Tensor, b: int) -> torch.Tensor:
-    """(B·nW, h, n, n) → (B, h, nW·n, n): the L × n × h shape."""
+    """(B·nW, h, n, n) → (B, nW·h, n, n): costcalc's n × n × nW·h shape (a view)."""
     bw, h, n, _ = s.shape
-    return s.reshape(b, bw // b, h, n, n).permute(0, 2, 1, 3, 4).reshape(b, h, (bw // b) * n, n)
+    return s.reshape(b, (bw // b) * h, n, n)
 
 
 class WindowPadModule(nn.Module):
@@ -559,27 +559,28 @@ class PositionBiasModule(nn.Module):
         bias = table[self.index].view(n, n, -1).permute(2, 0, 1)
         if hasattr(self, "cpb_mlp"):
             bias = 16 * torch.sigmoid(bias)
-        b, h, L, _ = s.shape
-        y = s.reshape(b, h, L // n, n, n) + bias.unsqueeze(1)
+        b, wh, _, _ = s.shape
+        y = s.reshape(b, wh // self.heads, self.heads, n, n) + bias
         if self.masked:
-            y = y + torch.zeros(L // n, n, n, device=s.device)
-        return y.reshape(b, h, L, n)
+            y = y + torch.zeros(wh // self.heads, 1, n, n, device=s.device)
+        return y.reshape(b, wh, n, n)
 
 
 class WindowContextModule(nn.Module):
-    """softmax(Q·Kᵀ)·V per window and head: ((B, h, L, n), (B, 3C, Hp, Wp)) → (B, C, Hp, Wp)."""
+    """softmax(Q·Kᵀ)·V per window and head: ((B, nW·h, n, n), (B, 3C, Hp, Wp)) → (B, C, Hp, Wp)."""
 
     def __init__(self, window: int) -> None:
         super().__init__()
         self.window = window
 
     def forward(self, a: torch.Tensor, qkv: torch.Tensor) -> torch.Tensor:
-        b, h, L, n = a.shape
+        b, n = a.shape[0], a.shape[-1]
         t = _windows(qkv, self.window)
         bw, _, c3 = t.shape
         c = c3 // 3
+        h = a.shape[1] * b // bw
         v = t.reshape(bw, n, 3, h, c // h).permute(2, 0, 3, 1, 4)[2]
-        a = a.reshape(b, h, bw // b, n, n).permute(0, 2, 1, 3, 4).reshape(bw, h, n, n)
+        a = a.reshape(bw, h, n, n)
         y = (a @ v).transpose(1, 2).reshape(bw, n, c)
         return _unwindows(y, b, qkv.shape[2], qkv.shape[3], self.window)
 

@@ -479,9 +479,10 @@ def _window_scores(layer: WindowScores, inputs: tuple[Shape, ...], out: Shape) -
     normalisation's backward, by the same convention as the forward: per element of Q and K a
     multiply and an add for the projection on the unit vector and a divide (3 each, 6·L·C), the
     logit scale's gradient (1 multiply and 1 add per score) and its multiply of dS (1 per score);
-    it saves the normalised Q and K and the cosine scores. Exact for the V1 form's counts by the
-    elementwise convention; V2's normalisation is the convention's estimate (PyTorch decomposes
-    ``F.normalize`` into a norm, a clamp, an expand and a divide)."""
+    it saves the normalised Q and K and the cosine scores. The V1 form's multiply-adds and saved
+    bytes agree with PyTorch (``verify --mode train``); V2's multiply-adds agree, its saved bytes
+    are short of PyTorch's (``F.normalize`` also saves Q, K and their norms), and its normalisation
+    work is the convention's estimate."""
     x = inputs[0]
     L, c = x.h * x.w, div(x.c, 3)
     macs = 2 * L * out.w * c
@@ -502,8 +503,9 @@ def _position_bias(layer: PositionBias, inputs: tuple[Shape, ...], out: Shape) -
     V2's MLP 2 → cpb → h on the constant coordinates: the sigmoid's gradient (16·y·(1 − y)·dy: 3
     per gathered bias), dW₂ and the hidden gradient (T·cpb·h multiply-adds each), the ReLU's mask
     (T·cpb comparisons), dW₁ (T·2·cpb) and db₁ (T·cpb adds); saves the hidden activations, the
-    ReLU's output (T·cpb) and the sigmoid's output (n²·h); 3 parameter tensors. Per image, as the
-    forward (the MLP runs once per pass: exact at batch 1)."""
+    ReLU's output (T·cpb) and the sigmoid's output (n²·h), once per pass; 3 parameter tensors.
+    The multiply-adds are counted per image, as the forward's (the MLP runs once per pass: exact
+    at batch 1, B times PyTorch's above)."""
     s = out.elements
     if is_int(layer.cpb) and layer.cpb == 0:
         return Backward(weight_elementwise=s, param_tensors=1)
@@ -511,8 +513,8 @@ def _position_bias(layer: PositionBias, inputs: tuple[Shape, ...], out: Shape) -
     gathered = n * n * h
     return Backward(weight_macs=2 * t * hidden * h + 2 * t * hidden,
                     weight_elementwise=s + 3 * gathered + t * hidden,
-                    saves=(Saved("new", elements=t * hidden, label="ReLU output"),
-                           Saved("new", elements=gathered, label="sigmoid output")),
+                    saves=(Saved("new", elements=t * hidden, per_image=False, label="ReLU output"),
+                           Saved("new", elements=gathered, per_image=False, label="sigmoid output")),
                     param_tensors=3)
 
 

@@ -73,6 +73,18 @@ def test_window_attention_v2() -> None:
     assert costcalc_count("window_attention", Shape(8, 8, c), heads=heads, window=window, shift=2, v2=True) == closed
 
 
+def test_window_attention_v2_training() -> None:
+    """One training step of V2 in PyTorch at batch 1 (where its once-per-pass bias MLP is per
+    image): every leaf's multiply-adds agree; the saved bytes agree except the cosine scores'
+    (``F.normalize`` saves Q, K and their norms besides), which costcalc undercounts."""
+    from costcalc.torch_build import verify_training
+
+    layer = get_type("window_attention").make(heads=4, window=4, shift=2, v2=True, cpb=32)
+    v = verify_training(layer, Shape(8, 8, 32), batch=1)
+    assert all(c.macs == c.torch_macs for c in v.checks), [(c.path, c.macs, c.torch_macs) for c in v.checks]
+    assert [c.path for c in v.checks if c.saved != c.torch_saved] == ["window_attention.scores"]
+
+
 # ----------------------------------------------------------------------------------------------
 # patch_merging: PatchMerging and PatchMergingV2
 

@@ -8,7 +8,7 @@ L = Hp·Wp tokens of width C, h heads:
 
 - QKV projection C → 3C: 3·L·C² MACs, 3·C² + 3·C params (``bias``);
 - scores Q·Kᵀ per window and head: L·n·C MACs (``matmul``: FlopCounterMode sees a ``bmm``), the
-  scores an L × n × h shape (query × key of its window × head); V1 scales Q by 1/√(C/h) (L·C
+  scores an n × n × (nW·h) shape (query × key, per window and head: PyTorch's (B·nW, h, n, n)); V1 scales Q by 1/√(C/h) (L·C
   multiplies);
 - relative position bias added to every score (h·L·n adds) from a table of (2w − 1)²·h learnable
   values (V1, MaxViT) or, V2, from an MLP 2 → ``cpb`` (bias) → ReLU → h (no bias) over the
@@ -112,8 +112,8 @@ class WindowCrop(Leaf):
 @dataclass(frozen=True)
 class WindowScores(Leaf):
     """Q·Kᵀ within each w × w window, per head: input the packed Q, K, V (Hp × Wp × 3C), output
-    the scores as an L × n × h shape (L = Hp·Wp queries, n = w² keys of the query's window, h
-    heads). MACs L·n·C.
+    the scores as an n × n × (nW·h) shape (query × key, per window and head: nW = L/n windows of
+    n = w² tokens, L = Hp·Wp, h heads; PyTorch's (B·nW, h, n, n)). MACs L·n·C.
 
     V1 (and MaxViT) scale Q (or K) by 1/√(C/h): L·C multiplies. V2 (``cosine``): Q and K are
     normalised per head vector (per element a square, an add and a divide: 3·L·C each; per vector
@@ -128,7 +128,8 @@ class WindowScores(Leaf):
 
     def out_shape(self, *inputs: Shape) -> Shape:
         x = inputs[0]
-        return Shape(x.h * x.w, _window_tokens(self.window), self.heads)
+        n = _window_tokens(self.window)
+        return Shape(n, n, div(x.h * x.w, n) * self.heads)
 
     def cost(self, *inputs: Shape) -> Cost:
         x = inputs[0]
@@ -144,7 +145,7 @@ class WindowScores(Leaf):
 
 @dataclass(frozen=True)
 class PositionBias(Leaf):
-    """The relative position bias added to the scores (L × n × h, unchanged shape): one add per
+    """The relative position bias added to the scores (n × n × nW·h, unchanged shape): one add per
     score, and with ``masked`` (shifted windows) one more for the mask.
 
     ``cpb`` = 0: a learnable table of (2w − 1)²·h biases, gathered per (query, key) pair (Swin V1,
@@ -181,7 +182,7 @@ class PositionBias(Leaf):
 
 @dataclass(frozen=True)
 class WindowContext(Leaf):
-    """softmax(Q·Kᵀ)·V within each window: inputs the L × n × h weights and the packed Q, K, V
+    """softmax(Q·Kᵀ)·V within each window: inputs the n × n × nW·h weights and the packed Q, K, V
     (Hp × Wp × 3C); output Hp × Wp × C (the heads concatenated, the windows put back). MACs
     L·n·C."""
 
@@ -303,7 +304,9 @@ class PartitionAttention(Block):
     """MaxViT's ``PartitionAttentionLayer``: the map partitioned into w × w windows (``grid``:
     a w × w grid of tokens spread over the map; the same count), then a pre-norm transformer
     block on it: x + attention(LN(x)) with windowed attention (no shift, a (2w − 1)²·h bias
-    table), then y + MLP(LN(y)) with hidden width B (default 4·N) and ``act`` (GELU). On an
+    table), then y + MLP(LN(y)) with hidden width B (default 4·N) and ``act`` (GELU). torchvision
+    requires the partition size to divide the map; costcalc pads a map it does not divide, as
+    ``window_attention`` does. On an
     H × W × C map (multiples of w), L = H·W, n = w², B = 4C: MACs = 12·L·C² + 2·L·n·C; params
     = 12·C² + 13·C + (2w − 1)²·h."""
 
@@ -315,10 +318,6 @@ class PartitionAttention(Block):
 
     def check(self, *inputs: Shape) -> None:
         _check_window(self.heads, self.window, inputs[0])
-        x = inputs[0]
-        for size in (x.h, x.w):
-            if is_int(size) and is_int(self.window) and size % self.window:
-                raise DimError("window", self.window, f"the partition size must divide the map ({x.h}×{x.w})")
 
     def build(self, b: Builder, x: Shape) -> None:
         y = b("ln_1", LayerNorm(), x)
