@@ -24,6 +24,7 @@ PyTorch is an optional dependency: this module imports it at import time, so onl
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -62,6 +63,7 @@ from costcalc.layers.transformer import (
     SelectToken,
     Tokens,
 )
+from costcalc.layers.windowed import PatchConcat, PositionBias, WindowContext, WindowCrop, WindowPad, WindowScores
 from costcalc.num import is_int, pair
 
 
@@ -174,6 +176,7 @@ ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "silu": nn.SiLU,
     "gelu": nn.GELU,
+    "tanh": nn.Tanh,
     "hardsigmoid": nn.Hardsigmoid,
 }
 
@@ -456,6 +459,171 @@ def _(layer: AttentionSoftmax, *inputs: Shape) -> nn.Module:
 @_leaf.register
 def _(layer: AttentionContext, *inputs: Shape) -> nn.Module:
     return AttentionContextModule()
+
+
+# -- windowed attention (Swin, MaxViT) -----------------------------------------------------------
+# The scores of a w × w window attention are (B, nW·h, n, n): per window and head, its n = w²
+# queries against its n keys (costcalc's n × n × nW·h shape; PyTorch's (B·nW, h, n, n) as a view).
+
+
+def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
+    """(B, C, Hp, Wp) → (B·nW, w², C): the tokens of each w × w window (torchvision's partition)."""
+    b, c, hp, wp = x.shape
+    x = x.permute(0, 2, 3, 1).reshape(b, hp // w, w, wp // w, w, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, c)
+
+
+def _unwindows(y: torch.Tensor, b: int, hp: int, wp: int, w: int) -> torch.Tensor:
+    """(B·nW, w², C) → (B, C, Hp, Wp): the windows put back."""
+    c = y.shape[-1]
+    y = y.reshape(b, hp // w, wp // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, c)
+    return y.permute(0, 3, 1, 2)
+
+
+def _scores_layout(s: torch.Tensor, b: int) -> torch.Tensor:
+    """(B·nW, h, n, n) → (B, nW·h, n, n): costcalc's n × n × nW·h shape (a view)."""
+    bw, h, n, _ = s.shape
+    return s.reshape(b, (bw // b) * h, n, n)
+
+
+class WindowPadModule(nn.Module):
+    """Zero-pad the bottom and right to multiples of the window (torchvision's ``F.pad``)."""
+
+    def __init__(self, window: int) -> None:
+        super().__init__()
+        self.window = window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.window
+        return nn.functional.pad(x, (0, (-x.shape[3]) % w, 0, (-x.shape[2]) % w))
+
+
+class WindowCropModule(nn.Module):
+    """Crop back to OH × OW (``x[..., :H, :W].contiguous()``)."""
+
+    def __init__(self, oh: int, ow: int) -> None:
+        super().__init__()
+        self.oh, self.ow = oh, ow
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :self.oh, :self.ow].contiguous()
+
+
+class WindowScoresModule(nn.Module):
+    """Q·Kᵀ per window and head: (B, 3C, Hp, Wp) → (B, h, L, n); V1 scales Q by (C/h)^−½, V2
+    (``cosine``) normalises Q and K and multiplies by its clamped, exponentiated logit scale."""
+
+    def __init__(self, heads: int, window: int, cosine: bool) -> None:
+        super().__init__()
+        self.heads, self.window, self.cosine = heads, window, cosine
+        if cosine:
+            self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))))
+
+    def forward(self, qkv: torch.Tensor) -> torch.Tensor:
+        t = _windows(qkv, self.window)
+        bw, n, c3 = t.shape
+        c = c3 // 3
+        t = t.reshape(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = t[0], t[1]
+        if self.cosine:
+            s = nn.functional.normalize(q, dim=-1) @ nn.functional.normalize(k, dim=-1).transpose(-2, -1)
+            s = s * torch.clamp(self.logit_scale, max=math.log(100.0)).exp()
+        else:
+            s = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)
+        return _scores_layout(s, qkv.shape[0])
+
+
+class PositionBiasModule(nn.Module):
+    """The relative position bias added to (B, h, L, n) scores: a table gathered per (query, key)
+    offset, or V2's MLP over the relative coordinates (16·sigmoid); ``masked``: a mask added too
+    (zeros here: its values do not change a count)."""
+
+    def __init__(self, heads: int, window: int, cpb: int, masked: bool) -> None:
+        super().__init__()
+        self.heads, self.window, side = heads, window, 2 * window - 1
+        coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
+        self.register_buffer("index", (rel[:, :, 0] * side + rel[:, :, 1]).flatten())
+        if cpb:
+            table = torch.stack(torch.meshgrid(torch.arange(side, dtype=torch.float32),
+                                               torch.arange(side, dtype=torch.float32), indexing="ij"))
+            self.register_buffer("coords", table.permute(1, 2, 0).reshape(1, side, side, 2))
+            self.cpb_mlp = nn.Sequential(nn.Linear(2, cpb), nn.ReLU(inplace=True), nn.Linear(cpb, heads, bias=False))
+        else:
+            self.table = nn.Parameter(torch.zeros(side * side, heads))
+        self.masked = masked
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        n = self.window * self.window
+        table = self.cpb_mlp(self.coords).view(-1, self.heads) if hasattr(self, "cpb_mlp") else self.table
+        bias = table[self.index].view(n, n, -1).permute(2, 0, 1)
+        if hasattr(self, "cpb_mlp"):
+            bias = 16 * torch.sigmoid(bias)
+        b, wh, _, _ = s.shape
+        y = s.reshape(b, wh // self.heads, self.heads, n, n) + bias
+        if self.masked:
+            y = y + torch.zeros(wh // self.heads, 1, n, n, device=s.device)
+        return y.reshape(b, wh, n, n)
+
+
+class WindowContextModule(nn.Module):
+    """softmax(Q·Kᵀ)·V per window and head: ((B, nW·h, n, n), (B, 3C, Hp, Wp)) → (B, C, Hp, Wp)."""
+
+    def __init__(self, window: int) -> None:
+        super().__init__()
+        self.window = window
+
+    def forward(self, a: torch.Tensor, qkv: torch.Tensor) -> torch.Tensor:
+        b, n = a.shape[0], a.shape[-1]
+        t = _windows(qkv, self.window)
+        bw, _, c3 = t.shape
+        c = c3 // 3
+        h = a.shape[1] * b // bw
+        v = t.reshape(bw, n, 3, h, c // h).permute(2, 0, 3, 1, 4)[2]
+        a = a.reshape(bw, h, n, n)
+        y = (a @ v).transpose(1, 2).reshape(bw, n, c)
+        return _unwindows(y, b, qkv.shape[2], qkv.shape[3], self.window)
+
+
+class PatchConcatModule(nn.Module):
+    """Swin's 2 × 2 gather: (B, C, H, W) → (B, 4C, ⌈H/2⌉, ⌈W/2⌉) (``_patch_merging_pad``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (0, x.shape[3] % 2, 0, x.shape[2] % 2))
+        return torch.cat([x[:, :, 0::2, 0::2], x[:, :, 1::2, 0::2], x[:, :, 0::2, 1::2], x[:, :, 1::2, 1::2]], 1)
+
+
+@_leaf.register
+def _(layer: WindowPad, *inputs: Shape) -> nn.Module:
+    return WindowPadModule(_int(layer, "window", layer.window))
+
+
+@_leaf.register
+def _(layer: WindowCrop, *inputs: Shape) -> nn.Module:
+    return WindowCropModule(_int(layer, "OH", layer.OH), _int(layer, "OW", layer.OW))
+
+
+@_leaf.register
+def _(layer: WindowScores, *inputs: Shape) -> nn.Module:
+    return WindowScoresModule(_int(layer, "heads", layer.heads), _int(layer, "window", layer.window),
+                              bool(layer.cosine))
+
+
+@_leaf.register
+def _(layer: PositionBias, *inputs: Shape) -> nn.Module:
+    return PositionBiasModule(_int(layer, "heads", layer.heads), _int(layer, "window", layer.window),
+                              _int(layer, "cpb", layer.cpb), bool(layer.masked))
+
+
+@_leaf.register
+def _(layer: WindowContext, *inputs: Shape) -> nn.Module:
+    n = _int(layer, "n", inputs[0].w)
+    return WindowContextModule(math.isqrt(n))
+
+
+@_leaf.register
+def _(layer: PatchConcat, *inputs: Shape) -> nn.Module:
+    return PatchConcatModule()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ from costcalc.layers.transformer import (
     SelectToken,
     Tokens,
 )
+from costcalc.layers.windowed import PatchConcat, PositionBias, WindowContext, WindowCrop, WindowPad, WindowScores
 from costcalc.num import Num, div, is_int, pair
 
 #: largest batch size accepted (a clear bound for a sanity check; the arithmetic itself is exact)
@@ -212,6 +213,7 @@ ACTIVATION_BACKWARD: Mapping[str, tuple[str, int, int]] = {
     "sigmoid": ("output", 0, 3),  # dy·y·(1 − y)
     "silu": ("input", 0, 8),  # s = sigmoid(x) (3); dy·s·(1 + x·(1 − s)) (5)
     "gelu": ("input", 0, 11),  # dy·(Φ(x) + x·φ(x)): Φ 4, φ 4, x·φ + Φ 2, ·dy 1
+    "tanh": ("output", 0, 3),  # dy·(1 − y²)
 }
 
 
@@ -459,6 +461,72 @@ def _attention_context(layer: AttentionContext, inputs: tuple[Shape, ...], out: 
     L, d = qkv.h * qkv.w, div(qkv.c, 3)
     return Backward(input_macs=2 * L * L * d,
                     saves=(Saved("input", 0), *_head_operands(inputs[0].c, 1, L, d, "V")))
+
+
+# -- windowed attention (Swin, MaxViT) ------------------------------------------------------------
+
+backward_rule(WindowPad)(_free)  # F.pad: the input gradient is a slice of the output gradient
+backward_rule(WindowCrop)(_free)  # a slice (copied): the input gradient is the output gradient padded
+backward_rule(PatchConcat)(_free)  # strided slices and a concat: the gradient is scattered back, no arithmetic
+
+
+@backward_rule(WindowScores)
+def _window_scores(layer: WindowScores, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """S = Q·Kᵀ in each window and head: dQ = dS·K and dK = dSᵀ·Q, L·n·C/h multiply-adds each
+    per head: 2·L·n·C. V1 scales Q before the product: its gradient, 1 multiply per element of Q
+    (L·C). Saves the windowed Q and Kᵀ operands, copies of L·C elements each (the window
+    partition is a permute that ``reshape`` copies). V2's cosine form (``cosine``) adds the
+    normalisation's backward, by the same convention as the forward: per element of Q and K a
+    multiply and an add for the projection on the unit vector and a divide (3 each, 6·L·C), the
+    logit scale's gradient (1 multiply and 1 add per score) and its multiply of dS (1 per score);
+    it saves the normalised Q and K and the cosine scores. The V1 form's multiply-adds and saved
+    bytes agree with PyTorch (``verify --mode train``); V2's multiply-adds agree, its saved bytes
+    are short of PyTorch's (``F.normalize`` also saves Q, K and their norms), and its normalisation
+    work is the convention's estimate."""
+    x = inputs[0]
+    L, c = x.h * x.w, div(x.c, 3)
+    macs = 2 * L * out.w * c
+    if layer.cosine:
+        return Backward(input_macs=macs, input_elementwise=6 * L * c + out.elements,
+                        weight_elementwise=2 * out.elements, param_tensors=1,
+                        saves=(Saved("new", elements=L * c, label="Q/|Q|"), Saved("new", elements=L * c, label="K/|K|"),
+                               Saved("new", elements=out.elements, label="cosine scores")))
+    return Backward(input_macs=macs, input_elementwise=L * c,
+                    saves=(Saved("new", elements=L * c, label="Q"), Saved("new", elements=L * c, label="Kᵀ")))
+
+
+@backward_rule(PositionBias)
+def _position_bias(layer: PositionBias, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """An add (and the mask's): the input gradient is the output gradient. The bias gradient sums
+    the score gradients over the windows and accumulates them into the table entries they were
+    gathered from: 1 add per score. A table (V1, MaxViT): nothing saved, 1 parameter tensor.
+    V2's MLP 2 → cpb → h on the constant coordinates: the sigmoid's gradient (16·y·(1 − y)·dy: 3
+    per gathered bias), dW₂ and the hidden gradient (T·cpb·h multiply-adds each), the ReLU's mask
+    (T·cpb comparisons), dW₁ (T·2·cpb) and db₁ (T·cpb adds); saves the hidden activations, the
+    ReLU's output (T·cpb) and the sigmoid's output (n²·h), once per pass; 3 parameter tensors.
+    The multiply-adds are counted per image, as the forward's (the MLP runs once per pass: exact
+    at batch 1, B times PyTorch's above)."""
+    s = out.elements
+    if is_int(layer.cpb) and layer.cpb == 0:
+        return Backward(weight_elementwise=s, param_tensors=1)
+    t, n, h, hidden = (2 * layer.window - 1) ** 2, layer.window * layer.window, layer.heads, layer.cpb
+    gathered = n * n * h
+    return Backward(weight_macs=2 * t * hidden * h + 2 * t * hidden,
+                    weight_elementwise=s + 3 * gathered + t * hidden,
+                    saves=(Saved("new", elements=t * hidden, per_image=False, label="ReLU output"),
+                           Saved("new", elements=gathered, per_image=False, label="sigmoid output")),
+                    param_tensors=3)
+
+
+@backward_rule(WindowContext)
+def _window_context(layer: WindowContext, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+    """Y = A·V in each window and head: dA = dY·Vᵀ and dV = Aᵀ·dY, L·n·C/h multiply-adds each per
+    head: 2·L·n·C. Saves A (its first input: the softmax's output, already saved there) and the
+    windowed V, a copy of L·C elements."""
+    qkv = inputs[1]
+    L, c = qkv.h * qkv.w, div(qkv.c, 3)
+    return Backward(input_macs=2 * L * inputs[0].w * c,
+                    saves=(Saved("input", 0), Saved("new", elements=L * c, label="V")))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ BAD = [
      "Error: bottleneck: stride_on 2x2: must be one of 1x1, 3x3"),
     (["--type", "depthwise", "-H", "56", "-N", "64", "--param", "act=mish"],
      "Error: depthwise: act mish: unknown activation; "
-     "known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu"),
+     "known: relu, relu6, hardsigmoid, hardswish, sigmoid, silu, gelu, tanh"),
     (["--type", "channel_shuffle", "-H", "28", "-N", "240", "-G", "7"],
      "Error: channel_shuffle: -G 7: groups must divide the channels N=240"),
 ]

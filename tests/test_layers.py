@@ -140,6 +140,9 @@ case("silu", "silu", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(elementwise=4 * _n, activations=_n, memory=2 * _n))
 case("gelu", "gelu", dict(), ((56, 56, 64),), (56, 56, 64),
      _zero(elementwise=5 * _n, activations=_n, memory=2 * _n))
+# tanh (e^{2x} − 1)/(e^{2x} + 1): double, exp, subtract, add, divide
+case("tanh", "tanh", dict(), ((56, 56, 64),), (56, 56, 64),
+     _zero(elementwise=5 * _n, activations=_n, memory=2 * _n))
 # 2x2/2 max pool: 3 comparisons per output
 case("maxpool-2x2", "maxpool", dict(), ((112, 112, 64),), (56, 56, 64),
      _zero(comparisons=56 * 56 * 64 * 3, activations=56 * 56 * 64, memory=112 * 112 * 64 + 56 * 56 * 64))
@@ -364,6 +367,39 @@ case("attention-vit-b16", "attention", dict(heads=12), ((_L, 1, _D),), (_L, 1, _
       "elementwise": 3 * _L * _D + 12 * _L * _L + 4 * 12 * _L * _L + _L * _D,
       "comparisons": 12 * _L * _L},
      children=("qkv", "scores", "softmax", "context", "proj"))
+# Swin-T's first stage: 56×56×96, 7×7 windows (n = 49), 3 heads. QKV 3·L·C², Q·Kᵀ and ·V
+# L·n·C each, projection L·C²; a 13×13×3 bias table; elementwise: QKV and projection biases
+# (3·L·C + L·C), Q's scale (L·C), the bias add (3·L·n) and softmax's 4 per score, + the mask's
+# add when shifted (3·L·n)
+_sL, _sC, _sn = 56 * 56, 96, 49
+case("window_attention-swin-t", "window_attention", dict(heads=3), ((56, 56, 96),), (56, 56, 96),
+     {"macs": 4 * _sL * _sC * _sC + 2 * _sL * _sn * _sC, "params": 4 * _sC * _sC + 4 * _sC + 13 * 13 * 3,
+      "elementwise": 3 * _sL * _sC + _sL * _sC + _sL * _sC + 3 * _sL * _sn + 4 * 3 * _sL * _sn,
+      "comparisons": 3 * _sL * _sn},
+     children=("qkv", "scores", "position_bias", "softmax", "context", "proj"))
+case("window_attention-shifted", "window_attention", dict(heads=3, shift=3), ((56, 56, 96),), (56, 56, 96),
+     {"macs": 4 * _sL * _sC * _sC + 2 * _sL * _sn * _sC,
+      "elementwise": 5 * _sL * _sC + 2 * 3 * _sL * _sn + 4 * 3 * _sL * _sn})
+# 10×9 map, 4×4 windows: padded to 12×12 (L = 144), cropped back; no biases
+case("window_attention-padded", "window_attention", dict(heads=2, window=4, shift=2, bias=False), ((10, 9, 16),),
+     (10, 9, 16), {"macs": 4 * 144 * 16 * 16 + 2 * 144 * 16 * 16, "params": 4 * 16 * 16 + 7 * 7 * 2},
+     children=("pad", "qkv", "scores", "position_bias", "softmax", "context", "proj", "crop"))
+# Swin V2: + the position-bias MLP 2 → 512 → h over the 15×15 offsets of 8×8 windows, a logit scale
+# per head; no bias table
+case("window_attention-v2", "window_attention", dict(heads=3, window=8, v2=True), ((64, 64, 96),), (64, 64, 96),
+     {"macs": 4 * 4096 * 96 * 96 + 2 * 4096 * 64 * 96 + 15 * 15 * (2 * 512 + 512 * 3),
+      "params": 4 * 96 * 96 + 4 * 96 + (2 * 512 + 512 + 512 * 3) + 3})
+# 2×2 neighbours → 4C = 384, LayerNorm(384), linear 384 → 192 without bias
+case("patch_merging-swin-t", "patch_merging", {}, ((56, 56, 96),), (28, 28, 192),
+     {"macs": 28 * 28 * 384 * 192, "params": 384 * 192 + 2 * 384}, children=("concat", "norm", "reduction"))
+# V2: linear first, LayerNorm(192) after; an odd 7×9 map is zero-padded to 8×10
+case("patch_merging-v2-odd", "patch_merging", dict(v2=True), ((7, 9, 96),), (4, 5, 192),
+     {"macs": 4 * 5 * 384 * 192, "params": 384 * 192 + 2 * 192}, children=("concat", "reduction", "norm"))
+# MaxViT-T's first stage: 56×56×64, 7×7 partitions, 2 heads, MLP 4C: 12·L·C² + 2·L·n·C
+case("partition_attention-maxvit", "partition_attention", dict(heads=2, window=7), ((56, 56, 64),), (56, 56, 64),
+     {"macs": 12 * 3136 * 64 * 64 + 2 * 3136 * 49 * 64, "params": 12 * 64 * 64 + 13 * 64 + 13 * 13 * 2},
+     children=("ln_1", "qkv", "scores", "position_bias", "softmax", "context", "proj", "add_1", "ln_2", "fc1",
+               "gelu", "fc2", "add_2"))
 # on a 7x7x64 map: 49 tokens; no biases
 case("attention-map-nobias", "attention", dict(heads=4, bias=False), ((7, 7, 64),), (7, 7, 64),
      {"macs": 4 * 49 * 64 * 64 + 2 * 49 * 49 * 64, "params": 4 * 64 * 64,

@@ -71,6 +71,7 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("sigmoid", {}, X),
     ("silu", {}, X),
     ("gelu", {}, X),
+    ("tanh", {}, X),
     ("maxpool", {}, X),
     ("maxpool", {"K": 3, "S": 2, "P": 1}, Shape(112, 112, 64)),
     ("avgpool", {"K": 3, "S": 1, "P": 1}, X),
@@ -132,6 +133,13 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("mlp", {"B": 40, "M": 16, "act": "relu"}, Shape(3, 3, 8)),
     ("encoder_block", {"heads": 8}, Shape(17, 1, 64)),
     ("encoder_block", {"heads": 2, "B": 24}, Shape(4, 4, 8)),
+    ("window_attention", {"heads": 3, "window": 7}, Shape(14, 14, 48)),
+    ("window_attention", {"heads": 2, "window": 4, "shift": 2, "bias": False}, Shape(10, 9, 16)),  # padded
+    ("window_attention", {"heads": 4, "window": 4, "shift": 2, "v2": True, "cpb": 32}, Shape(8, 8, 32)),
+    ("patch_merging", {}, Shape(8, 8, 16)),
+    ("patch_merging", {"v2": True, "M": 24}, Shape(7, 9, 16)),  # odd: zero-padded
+    ("partition_attention", {"heads": 2, "window": 4}, Shape(8, 8, 32)),
+    ("partition_attention", {"heads": 4, "window": 2, "grid": True, "B": 40}, Shape(4, 6, 16)),
     ("conv_transpose", {"M": 16, "K": 4, "S": 2, "P": 1}, X),
     ("conv_transpose", {"M": 12, "K": 3, "S": 3, "P": 2, "output_padding": 1, "D": 2, "G": 4, "bias": True},
      Shape(5, 6, 8)),

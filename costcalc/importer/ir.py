@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from costcalc.errors import CostcalcError
 
 #: activations costcalc can append to a convolution (``act:``) and has as layers of their own
-ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu")
+ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh")
 
 
 #: seconds a trace with a dynamic input size may take before the import traces at the fixed size

@@ -1072,7 +1072,8 @@ def _layer_norm(w: _Walk, node: Any) -> None:
     shape = [int(s) for s in _arg(node, 1, "normalized_shape", [])]
     weight, bias = w.param(node, 2, "weight"), w.param(node, 3, "bias")
     last = x.shape[-1]
-    if not (x.cl or x.tokens) or len(shape) != 1 or not same_size(shape[0], last):
+    vector = len(x.shape) == 2 and not x.flat  # (1, C): MaxViT's classifier normalises the pooled features
+    if not (x.cl or x.tokens or vector) or len(shape) != 1 or not same_size(shape[0], last):
         raise _Skip(f"a layer norm over {shape} of a {len(x.shape)}-D tensor (costcalc's normalises the "
                     "channels at each position)")
     if weight is None or bias is None:
@@ -1168,9 +1169,187 @@ def _fold_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> boo
     return True
 
 
+#: operators that do no multiply-add (FlopCounterMode counts none of them): the window partitions,
+#: shifts, masks, position-bias gathers and elementwise arithmetic of windowed attention. A folded
+#: module's multiply-adds (linear, matmul, einsum) are counted one by one by each fold.
+_NO_MACS = _VIEWS | {
+    "aten.pad.default", "aten.constant_pad_nd.default", "aten.roll.default", "aten.slice.Tensor",
+    "aten.cat.default", "aten.index.Tensor", "aten.add.Tensor", "aten.sub.Tensor", "aten.mul.Tensor",
+    "aten.div.Tensor", "aten.new_zeros.default", "aten.zeros.default", "aten.copy_.default",
+    "aten.fill_.Scalar", "aten.fill_.Tensor", "aten.zero_.default", "aten.scalar_tensor.default",
+    "aten.masked_fill.Scalar", "aten.masked_fill_.Scalar", "aten.ne.Scalar", "aten.eq.Scalar",
+    "aten.where.self", "aten.lift_fresh_copy.default", "aten.alias.default", "aten.detach.default",
+    "aten.softmax.int", "aten._softmax.default", "aten.relu.default", "aten.relu_.default",
+    "aten.sigmoid.default", "aten.clamp.default", "aten.clamp_min.default", "aten.exp.default",
+    "aten.linalg_vector_norm.default", "aten.expand_as.default", "aten.swapaxes.default",
+    "aten.chunk.default", "aten.split.Tensor", "aten.layer_norm.default", "aten.gelu.default",
+    "aten.dropout_.default", "aten.transpose.int", "aten.unsqueeze.default", "aten.flatten.using_ints"}
+
+
+def _run_parts(w: _Walk, run: Sequence[Any]) -> tuple[list[str], list[View], list[_Param], list[Any]]:
+    """A module's operators: their names, the tensors it reads from outside (views), the
+    learnable parameters it reads, and its nodes read from outside (its outputs)."""
+    inside = set(run)
+    names = [_op_name(n) for n in run]
+    sources = list(dict.fromkeys(a for n in run for a in _flatten_args(n.args)
+                                 if hasattr(a, "op") and a not in inside))
+    views = [w.val(a) for a in sources if isinstance(w.val(a), View)]
+    params = [w.val(a) for a in sources if isinstance(w.val(a), _Param) and w.val(a).is_param]
+    outputs = [n for n in run if any(u not in inside for u in n.users)]
+    return names, views, params, outputs
+
+
+def _counted(names: Sequence[str], **expected: int) -> bool:
+    """Whether the module does exactly the multiply-adds ``expected`` (op short name → count,
+    e.g. ``linear=2, matmul=2``) and nothing else but operators without multiply-adds."""
+    counts = {op: sum(1 for n in names if n == f"aten.{op}.default") for op in expected}
+    known = {f"aten.{op}.default" for op in expected}
+    return counts == expected and all(n in known or n in _NO_MACS for n in names)
+
+
+def _params_named(params: Sequence[_Param], suffix: str) -> _Param | None:
+    found = [p for p in params if p.name.endswith(suffix)]
+    return found[0] if len(found) == 1 else None
+
+
+def _fold_window_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> bool:
+    """torchvision's ``ShiftedWindowAttention`` (V2: ``ShiftedWindowAttentionV2``) as costcalc's
+    ``window_attention``: on a channels-last (1, H, W, C) map, exactly the QKV and output
+    projections and two matmuls (V2: and the position-bias MLP's two linears), everything else an
+    operator without multiply-adds (pad, roll, window partition, mask, bias gather, softmax). The
+    heads and window come from the bias table (V1: ((2w − 1)², h)) or the logit scale (V2: (h, 1,
+    1)) and the coordinates table (2w − 1 per side); the shift from the roll."""
+    names, views, params, outputs = _run_parts(w, run)
+    v2 = any(p.name.endswith("logit_scale") for p in params)
+    if not _counted(names, linear=4 if v2 else 2, matmul=2):
+        return False
+    if names.count("aten.softmax.int") != 1 or len(views) != 1 or len(outputs) != 1:
+        return False
+    x = views[0]
+    if not x.cl or len(x.shape) != 4:
+        return False
+    if not supports("window_attention", "heads", "window", "shift", "bias", "v2", "cpb"):
+        _pending("windowed attention", "the layer type window_attention")
+    c = w.concrete(x.shape[-1])
+    qkv_w, proj_w = _params_named(params, "qkv.weight"), _params_named(params, "proj.weight")
+    qkv_b, proj_b = _params_named(params, "qkv.bias"), _params_named(params, "proj.bias")
+    if qkv_w is None or proj_w is None or qkv_w.shape != (3 * c, c) or proj_w.shape != (c, c):
+        return False
+    if (qkv_b is None) != (proj_b is None):
+        return False
+    fields: dict[str, Any] = {}
+    expected = 4 * c * c + (4 * c if qkv_b is not None else 0)
+    if v2:
+        scale, fc1 = _params_named(params, "logit_scale"), _params_named(params, "cpb_mlp.0.weight")
+        fc1_b, fc2 = _params_named(params, "cpb_mlp.0.bias"), _params_named(params, "cpb_mlp.2.weight")
+        coords = [w.val(a) for n in run for a in _flatten_args(n.args)
+                  if isinstance(w.val(a), _Param) and w.val(a).name.endswith("relative_coords_table")]
+        if None in (scale, fc1, fc1_b, fc2) or not coords or len(coords[0].shape) != 4:
+            return False
+        heads, hidden, side = scale.shape[0], fc1.shape[0], coords[0].shape[1]
+        if fc1.shape != (hidden, 2) or fc2.shape != (heads, hidden) or side % 2 == 0:
+            return False
+        expected += heads + hidden * (3 + heads)
+        fields["v2"] = True
+        if hidden != 512:
+            fields["cpb"] = hidden
+    else:
+        table = _params_named(params, "relative_position_bias_table")
+        if table is None or len(table.shape) != 2:
+            return False
+        heads = table.shape[1]
+        side = round(table.shape[0] ** 0.5)
+        if side * side != table.shape[0] or side % 2 == 0:
+            return False
+        expected += table.numel
+    if sum(p.numel for p in params) != expected or c % heads:
+        return False
+    window = (side + 1) // 2
+    rolls = [n for n in run if _op_name(n) == "aten.roll.default"]
+    shift = max((abs(int(s)) for s in _ints(_arg(rolls[0], 1, "shifts", [0]))), default=0) if rolls else 0
+    w.use(*params)
+    fields = {"heads": heads, "window": window, **({"shift": shift} if shift else {}), **fields}
+    if qkv_b is None:
+        fields["bias"] = False
+    w.emit(outputs[0], "window_attention", fields, [x], "attention", cl=True, scope=scope)
+    return True
+
+
+def _fold_patch_merging(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> bool:
+    """torchvision's ``PatchMerging`` (V2: ``PatchMergingV2``) as costcalc's ``patch_merging``:
+    the 2 × 2 neighbours of a channels-last map gathered by strided slices and concatenated, one
+    layer norm and one linear without bias, in either order (the norm first: V1)."""
+    names, views, params, outputs = _run_parts(w, run)
+    if not _counted(names, linear=1) or names.count("aten.layer_norm.default") != 1 \
+            or names.count("aten.cat.default") != 1 or len(views) != 1 or len(outputs) != 1:
+        return False
+    x = views[0]
+    if not x.cl or len(x.shape) != 4:
+        return False
+    if not supports("patch_merging", "M", "v2"):
+        _pending("Swin's patch merging", "the layer type patch_merging")
+    c = w.concrete(x.shape[-1])
+    weight = _params_named(params, "reduction.weight")
+    if weight is None or weight.shape[1] != 4 * c:
+        return False
+    m = weight.shape[0]
+    v2 = names.index("aten.linear.default") < names.index("aten.layer_norm.default")
+    if sum(p.numel for p in params) != 4 * c * m + 2 * (m if v2 else 4 * c):
+        return False
+    w.use(*params)
+    fields: dict[str, Any] = {} if m == 2 * c else {"M": m}
+    if v2:
+        fields["v2"] = True
+    w.emit(outputs[0], "patch_merging", fields, [x], "patch_merging", cl=True, scope=scope)
+    return True
+
+
+def _fold_partition_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> bool:
+    """MaxViT's ``PartitionAttentionLayer`` as costcalc's ``partition_attention``: on an
+    (1, C, H, W) map, a window (or grid: ``swapaxes``) partition, then exactly LayerNorm,
+    attention with a relative position bias table (QKV and merge linears, two einsums), add,
+    LayerNorm, MLP (two linears, GELU), add; everything else is views and elementwise work."""
+    names, views, params, outputs = _run_parts(w, run)
+    if not _counted(names, linear=4, einsum=2) or names.count("aten.layer_norm.default") != 2 \
+            or names.count("aten.gelu.default") != 1 or len(views) != 1 or len(outputs) != 1:
+        return False
+    x = views[0]
+    if x.cl or x.flat or len(x.shape) != 4:
+        return False
+    if not supports("partition_attention", "heads", "window", "B", "act", "grid"):
+        _pending("MaxViT's partition attention", "the layer type partition_attention")
+    gelu = next(n for n in run if _op_name(n) == "aten.gelu.default")
+    if _arg(gelu, 1, "approximate", "none") != "none":
+        return False
+    c = w.concrete(x.shape[1])
+    table = _params_named(params, "relative_position_bias_table")
+    if table is None or len(table.shape) != 2:
+        return False
+    heads, side = table.shape[1], round(table.shape[0] ** 0.5)
+    if side * side != table.shape[0] or side % 2 == 0 or c % heads:
+        return False
+    hidden = w.concrete(w.shape(gelu)[-1])
+    expected = 4 * c * c + 4 * c + table.numel + 2 * c * hidden + hidden + c + 4 * c
+    if sum(p.numel for p in params) != expected:
+        return False
+    w.use(*params)
+    fields: dict[str, Any] = {"heads": heads, "window": (side + 1) // 2}
+    if hidden != 4 * c:
+        fields["B"] = hidden
+    if "aten.swapaxes.default" in names:
+        fields["grid"] = True
+    w.emit(outputs[0], "partition_attention", fields, [x], "partition_attention", scope=scope)
+    return True
+
+
 #: module class → whole-module fold (attention: its dozens of ATen views are one costcalc layer)
 MODULE_FOLDS: dict[str, Callable[[_Walk, tuple[str, ...], Sequence[Any]], bool]] = {
     "MultiheadAttention": _fold_attention,
+    "ShiftedWindowAttention": _fold_window_attention,
+    "ShiftedWindowAttentionV2": _fold_window_attention,
+    "PatchMerging": _fold_patch_merging,
+    "PatchMergingV2": _fold_patch_merging,
+    "PartitionAttentionLayer": _fold_partition_attention,
 }
 
 
@@ -1199,7 +1378,8 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     **{f"aten.{op}.default": _activation(kind) for op, kind in (
         ("relu", "relu"), ("relu_", "relu"), ("relu6", "relu6"), ("hardswish", "hardswish"),
         ("hardswish_", "hardswish"), ("hardsigmoid", "hardsigmoid"), ("hardsigmoid_", "hardsigmoid"),
-        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"))
+        ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"), ("silu", "silu"), ("silu_", "silu"),
+        ("tanh", "tanh"), ("tanh_", "tanh"))
        if kind in ACTIVATION_TYPES},
     "aten.hardtanh.default": _hardtanh,
     "aten.hardtanh_.default": _hardtanh,

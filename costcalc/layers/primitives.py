@@ -40,9 +40,11 @@ ACTIVATIONS: dict[str, tuple[int, int]] = {
     "sigmoid": (0, 3),  # 1 / (1 + exp(−x)): exp, add, divide
     "silu": (0, 4),  # x · sigmoid(x) (swish)
     "gelu": (0, 5),  # x · (1 + erf(x/√2)) / 2: scale, erf, add, multiply, halve
+    "tanh": (0, 5),  # (e^{2x} − 1) / (e^{2x} + 1): double, exp, subtract, add, divide
 }
 
 
+@register("tanh", "tanh (e^{2x}−1)/(e^{2x}+1): 5 ops per element", kind="tanh")
 @register("gelu", "GELU x·(1+erf(x/√2))/2: 5 ops per element", kind="gelu")
 @register("silu", "SiLU (swish) x·sigmoid(x): 4 ops per element", kind="silu")
 @register("sigmoid", "sigmoid 1/(1+exp(−x)): 3 ops per element", kind="sigmoid")
