@@ -391,6 +391,13 @@ case("conv_transpose-outpad-groups-bias", "conv_transpose",
 # dilation 2, stride 1, no padding: 5 - 1 + 2·2 + 1 = 9
 case("conv_transpose-dilated", "conv_transpose", dict(M=8, K=3, D=2), ((5, 5, 4),), (9, 9, 8),
      {"macs": 5 * 5 * 4 * 8 * 9, "params": 4 * 8 * 9})
+# softmax over 10 logits (1 × 1 × 10) and over the 64 channels of each of 14·14 positions: per
+# element 1 comparison (the running max) and 4 ops (subtract it, exp, add to the sum, divide)
+case("softmax-logits", "softmax", {}, ((1, 1, 10),), (1, 1, 10),
+     _zero(comparisons=10, elementwise=4 * 10, activations=10, memory=2 * 10))
+case("softmax-map", "softmax", {}, ((14, 14, 64),), (14, 14, 64),
+     _zero(comparisons=14 * 14 * 64, elementwise=4 * 14 * 14 * 64, activations=14 * 14 * 64,
+           memory=2 * 14 * 14 * 64))
 case("upsample-nearest", "upsample", {}, ((14, 14, 64),), (28, 28, 64),
      _zero(activations=28 * 28 * 64, memory=14 * 14 * 64 + 28 * 28 * 64))
 case("upsample-bilinear", "upsample", dict(scale=4, mode="bilinear", align_corners=True), ((14, 14, 64),),

@@ -357,6 +357,7 @@ TYPE_MODULES: dict[str, str] = {
     "sigmoid": "costcalc.layers.primitives",
     "silu": "costcalc.layers.primitives",
     "gelu": "costcalc.layers.primitives",
+    "softmax": "costcalc.layers.primitives",
     "maxpool": "costcalc.layers.primitives",
     "avgpool": "costcalc.layers.primitives",
     "global_avgpool": "costcalc.layers.primitives",
