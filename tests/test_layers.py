@@ -561,6 +561,18 @@ def test_acceptance_grouped_stride2() -> None:
     assert r.ratio_value == sympy.Rational(1, 4)
 
 
+def test_softmax_closed_form() -> None:
+    """softmax over the N channels at each of H·W positions: a running max (1 comparison per
+    element), then x − max, exp, the sum and the division (4 ops per element); no MACs, no params."""
+    H, W, N = sympy.symbols("H W N", positive=True)
+    r = analyze_layer("softmax", {"H": "H", "W": "W", "N": "N"})
+    assert sympy.simplify(r.cost.comparisons - H * W * N) == 0
+    assert sympy.simplify(r.cost.elementwise - 4 * H * W * N) == 0
+    assert r.cost.macs == 0 and r.cost.params == 0
+    r = analyze_layer("softmax", {"H": 1, "W": 1, "N": 1000})  # ImageNet logits
+    assert (r.cost.comparisons, r.cost.elementwise, r.cost.macs, r.cost.params) == (1000, 4000, 0, 0)
+
+
 def test_value_partially_evaluated() -> None:
     """Fields not given take their documented defaults in the value (K = 3, M = N); dimensions
     without one (N here) stay symbols."""
