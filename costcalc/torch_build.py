@@ -50,6 +50,7 @@ from costcalc.layers.primitives import (
     Mul,
     PadShortcut,
     Pool,
+    Softmax,
 )
 from costcalc.layers.modern import ChannelGate, ConvTranspose, LayerScale, Upsample
 from costcalc.layers.norm import GroupNorm, LayerNorm
@@ -187,6 +188,11 @@ def _(layer: Activation, *inputs: Shape) -> nn.Module:
         return ACTIVATION_MODULES[layer.kind]()
     except KeyError:
         raise VerifyError(f"no PyTorch equivalent for activation {layer.kind!r}") from None
+
+
+@_leaf.register
+def _(layer: Softmax, *inputs: Shape) -> nn.Module:
+    return nn.Softmax(dim=1)  # over the channels of (B, C, H, W): a vector is (B, N, 1, 1) here
 
 
 @_leaf.register

@@ -48,6 +48,7 @@ from costcalc.layers.primitives import (
     Mul,
     PadShortcut,
     Pool,
+    Softmax,
     Unknown,
 )
 from costcalc.layers.transformer import (
@@ -446,10 +447,14 @@ def _attention_scores(layer: AttentionScores, inputs: tuple[Shape, ...], out: Sh
 
 
 @backward_rule(AttentionSoftmax)
-def _softmax(layer: AttentionSoftmax, inputs: tuple[Shape, ...], out: Shape) -> Backward:
+def _softmax(layer: AttentionSoftmax | Softmax, inputs: tuple[Shape, ...], out: Shape) -> Backward:
     """dx = y·(dy − Σ dy·y) over each row: dy·y (1), the row sum (1), the subtraction (1), ·y (1):
     4 per score. Saves its output."""
     return Backward(input_elementwise=4 * out.elements, saves=(OUTPUT,))
+
+
+# the softmax over the channels (a classifier's head): the same gradient over each position's N values
+backward_rule(Softmax)(_softmax)
 
 
 @backward_rule(AttentionContext)

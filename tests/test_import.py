@@ -385,9 +385,9 @@ def _export_onnx(model: nn.Module, path: str, exporter: str, size: int) -> None:
 
 
 def graph_params(path: str) -> int:
-    """The graph's own parameters: the weights and biases its Conv/Gemm/MatMul nodes read (a weight
-    the exporter shared between nodes counts for each), BatchNorm's and LayerNorm's scale and bias,
-    and the tensors of more than one element an Add or a Mul reads (a MatMul's bias, a layer scale;
+    """The graph's own parameters: the weights and biases its Conv/ConvTranspose/Gemm/MatMul nodes
+    read (a weight the exporter shared between nodes counts for each), BatchNorm's, LayerNorm's and
+    GroupNorm's scale and bias, and the tensors of more than one element an Add or a Mul reads (a MatMul's bias, a layer scale;
     a scalar such as hard-swish's 1/6 is a constant, not a parameter)."""
     m = onnx.load(path, load_external_data=False)
     dims = {i.name: list(i.dims) for i in m.graph.initializer}
@@ -396,8 +396,9 @@ def graph_params(path: str) -> int:
             dims[n.output[0]] = dims[n.input[0]]
     total = 0
     for n in m.graph.node:
-        names = {"Conv": n.input[1:3], "Gemm": n.input[1:3], "MatMul": n.input[1:2],
+        names = {"Conv": n.input[1:3], "ConvTranspose": n.input[1:3], "Gemm": n.input[1:3], "MatMul": n.input[1:2],
                  "BatchNormalization": n.input[1:3], "LayerNormalization": n.input[1:3],
+                 "GroupNormalization": n.input[1:3],
                  "Add": n.input, "Mul": n.input}.get(n.op_type, [])
         for name in names:
             if name in dims:
@@ -494,6 +495,112 @@ def test_onnx_patterns(exporter: str, tmp_path: object) -> None:
     got = totals(res.text)
     assert got.macs * 2 == flops
     assert got.params == graph_params(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Upsampling, group norm and softmax: PyTorch and ONNX
+
+
+class Upsampler(nn.Module):
+    """A decoder's operators and a classifier's softmax: a grouped transposed convolution with
+    stride, padding and output_padding, GroupNorm, nearest and bilinear ×2 upsampling, a second
+    transposed convolution (K 4, no bias), and a head ending in nn.Softmax(dim=1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.up1 = nn.ConvTranspose2d(8, 12, 3, stride=2, padding=1, output_padding=1, groups=4)
+        self.gn = nn.GroupNorm(3, 12)
+        self.near = nn.Upsample(scale_factor=2, mode="nearest")
+        self.bilinear = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.up2 = nn.ConvTranspose2d(12, 6, 4, stride=2, padding=1, bias=False)
+        self.head = nn.Sequential(nn.Conv2d(6, 16, 4, stride=4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(16, 10), nn.Softmax(dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.gn(self.up1(self.stem(x)))
+        x = self.up2(self.bilinear(self.near(x)))
+        return self.head(x)
+
+
+def _counts(model: nn.Module, h: int, w: int) -> tuple[int, int]:
+    """FlopCounterMode's total and sum(p.numel()) of a hand-built model on a 1×3×H×W meta input."""
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, 3, h, w, device="meta"))
+    return int(counter.get_total_flops()), sum(p.numel() for p in model.parameters())
+
+
+def test_torch_upsampling_groupnorm_softmax() -> None:
+    model = Upsampler().to("meta").eval()
+    res = finish_torch(import_module(model, "upsampler", (3, 32, 32), timeout=None), "upsampler")
+    assert res.doc["vars"] == {"resolution": 32}
+    types = [r.type for r in res.result.rows if r.leaf]
+    assert types.count("conv_transpose") == 2 and "groupnorm" in types and "softmax" in types
+    assert types.count("upsample") == 2 and "unknown" not in types
+    assert "output_padding: 1, G: 4" in res.text and "mode: bilinear" in res.text and "G: 3}" in res.text
+    for r in (32, 48):  # the closed form in the resolution, against PyTorch at each size
+        flops, params = _counts(model, r, r)
+        got = totals(res.text, resolution=r)
+        assert (got.macs * 2, got.params) == (flops, params), r
+
+
+def test_onnx_upsampling_groupnorm_softmax(tmp_path: object) -> None:
+    """TorchScript's export: ConvTranspose, GroupNorm as Reshape → InstanceNormalization → Reshape →
+    Mul → Add, Resize with constant scales (nearest; linear), Softmax(axis=1)."""
+    path = os.path.join(str(tmp_path), "upsampler.onnx")
+    export_onnx(Upsampler().eval(), path, "torchscript", size=32)
+    ops = {n.op_type for n in onnx.load(path, load_external_data=False).graph.node}
+    assert {"ConvTranspose", "InstanceNormalization", "Resize", "Softmax"} <= ops
+    res = import_source(path, input_shape=(3, 32, 32))
+    assert res.doc["vars"] == {"height": 32, "width": 32}
+    types = [r.type for r in res.result.rows if r.leaf]
+    assert types.count("conv_transpose") == 2 and types.count("upsample") == 2 and "unknown" not in types
+    assert "groupnorm" in types and "softmax" in types and "layer_scale" not in types
+    assert "{type: groupnorm, name: gn, G: 3}" in res.text and "output_padding: 1, G: 4" in res.text
+    model = Upsampler().to("meta").eval()
+    for h, w in ((32, 32), (48, 40)):
+        flops, params = _counts(model, h, w)
+        got = totals(res.text, height=h, width=w)
+        assert got.macs * 2 == flops, (h, w)
+        assert got.params == graph_params(path) == params
+
+
+class _Resample(nn.Module):
+    def __init__(self, **kw: object) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = nn.Upsample(**kw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.conv(x))
+
+
+@pytest.mark.parametrize("kw,says", [
+    ({"scale_factor": 1.5, "mode": "nearest"}, "upsampling by 1.5 along H"),
+    ({"size": (64, 64), "mode": "bilinear"}, "not an integer multiple at every input size"),
+])
+def test_torch_upsampling_not_by_an_integer_is_refused(kw: dict, says: str) -> None:
+    ti = import_module(_Resample(**kw), "resample", (3, 32, 32), timeout=None)
+    with pytest.raises(ImportFailure, match=says):
+        finish_torch(ti, "resample")
+
+
+def test_onnx_upsampling_not_by_an_integer_is_refused(tmp_path: object) -> None:
+    path = os.path.join(str(tmp_path), "resample.onnx")
+    export_onnx(_Resample(scale_factor=1.5, mode="nearest").eval(), path, "torchscript", size=32)
+    with pytest.raises(ImportFailure, match="upsampling by 1.5 × 1.5"):
+        import_source(path, input_shape=(3, 32, 32))
+
+
+def test_softmax_over_another_axis_is_refused() -> None:
+    class Spatial(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(x, dim=-1)  # over W: not costcalc's softmax
+
+    ti = import_module(Spatial(), "spatial", (3, 32, 32), timeout=None)
+    with pytest.raises(ImportFailure, match="softmax over dimension 3 of a 4-D tensor"):
+        finish_torch(ti, "spatial")
 
 
 # ----------------------------------------------------------------------------------------------

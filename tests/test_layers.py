@@ -427,6 +427,13 @@ case("conv_transpose-outpad-groups-bias", "conv_transpose",
 # dilation 2, stride 1, no padding: 5 - 1 + 2·2 + 1 = 9
 case("conv_transpose-dilated", "conv_transpose", dict(M=8, K=3, D=2), ((5, 5, 4),), (9, 9, 8),
      {"macs": 5 * 5 * 4 * 8 * 9, "params": 4 * 8 * 9})
+# softmax over 10 logits (1 × 1 × 10) and over the 64 channels of each of 14·14 positions: per
+# element 1 comparison (the running max) and 4 ops (subtract it, exp, add to the sum, divide)
+case("softmax-logits", "softmax", {}, ((1, 1, 10),), (1, 1, 10),
+     _zero(comparisons=10, elementwise=4 * 10, activations=10, memory=2 * 10))
+case("softmax-map", "softmax", {}, ((14, 14, 64),), (14, 14, 64),
+     _zero(comparisons=14 * 14 * 64, elementwise=4 * 14 * 14 * 64, activations=14 * 14 * 64,
+           memory=2 * 14 * 14 * 64))
 case("upsample-nearest", "upsample", {}, ((14, 14, 64),), (28, 28, 64),
      _zero(activations=28 * 28 * 64, memory=14 * 14 * 64 + 28 * 28 * 64))
 case("upsample-bilinear", "upsample", dict(scale=4, mode="bilinear", align_corners=True), ((14, 14, 64),),
@@ -588,6 +595,18 @@ def test_acceptance_grouped_stride2() -> None:
     assert r.cost.macs == 28 * 28 * 128 * 9 * (64 // 4)
     assert r.cost.params == 9 * (64 // 4) * 128
     assert r.ratio_value == sympy.Rational(1, 4)
+
+
+def test_softmax_closed_form() -> None:
+    """softmax over the N channels at each of H·W positions: a running max (1 comparison per
+    element), then x − max, exp, the sum and the division (4 ops per element); no MACs, no params."""
+    H, W, N = sympy.symbols("H W N", positive=True)
+    r = analyze_layer("softmax", {"H": "H", "W": "W", "N": "N"})
+    assert sympy.simplify(r.cost.comparisons - H * W * N) == 0
+    assert sympy.simplify(r.cost.elementwise - 4 * H * W * N) == 0
+    assert r.cost.macs == 0 and r.cost.params == 0
+    r = analyze_layer("softmax", {"H": 1, "W": 1, "N": 1000})  # ImageNet logits
+    assert (r.cost.comparisons, r.cost.elementwise, r.cost.macs, r.cost.params) == (1000, 4000, 0, 0)
 
 
 def test_value_partially_evaluated() -> None:

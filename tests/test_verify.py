@@ -116,6 +116,8 @@ CASES: list[tuple[str, dict, Shape]] = [
     ("shufflenet_v2_unit", {"M": 116, "S": 2}, Shape(56, 56, 24)),
     ("layernorm", {}, X),
     ("layernorm", {}, Shape(50, 1, 64)),
+    ("softmax", {}, X),
+    ("softmax", {}, Shape(1, 1, 10)),
     ("groupnorm", {"G": 8}, X),
     ("groupnorm", {"G": 1}, Shape(5, 3, 6)),
     ("linear", {"M": 48}, Shape(50, 1, 32)),

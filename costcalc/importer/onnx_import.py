@@ -690,6 +690,180 @@ def _gelu(w: _Walk, node: _Node) -> None:
     _act(w, node, w.view(node, 0, spatial=False), "gelu")
 
 
+def _conv_transpose(w: _Walk, node: _Node) -> None:
+    """ConvTranspose (weight N × M/G × K × K; ``group``, ``strides``, ``pads``, ``output_padding``,
+    ``dilations``) as costcalc's ``conv_transpose``, whose output size is PyTorch's (and ONNX's with
+    explicit pads): (H − 1)·S − 2P + D·(K − 1) + output_padding + 1."""
+    x = w.view(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("a transposed convolution on a tensor that is not N×C×H×W")
+    wt = w.weight(node, 1, "weight")
+    bias = w.weight(node, 2, "bias")
+    assert wt is not None
+    if len(wt.dims) != 4:
+        raise _Skip(f"a {len(wt.dims) - 2}-D transposed convolution (costcalc's are 2-D)")
+    if _attr(node, "output_shape") is not None:
+        raise _Skip("a transposed convolution given its output_shape (its padding is implicit)")
+    auto = _attr(node, "auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto not in ("NOTSET", "VALID"):
+        raise _Skip(f"a transposed convolution with auto_pad {auto}")
+    n_in, m_per_group, kh, kw = wt.dims
+    pads = list(_attr(node, "pads", [0, 0, 0, 0])) if auto == "NOTSET" else [0, 0, 0, 0]
+    if pads[:2] != pads[2:]:
+        raise _Skip(f"uneven padding {pads} (costcalc pads both sides equally)")
+    g = int(_attr(node, "group", 1))
+    values = {"K": list(_attr(node, "kernel_shape", [kh, kw])), "S": list(_attr(node, "strides", [1, 1])),
+              "P": pads[:2], "output_padding": list(_attr(node, "output_padding", [0, 0])),
+              "D": list(_attr(node, "dilations", [1, 1]))}
+    uneven = [f"{k}={v}" for k, v in values.items() if len(v) != 2 or v[0] != v[1]]
+    if uneven:
+        raise _Skip(f"a transposed convolution with {', '.join(uneven)} (costcalc's conv_transpose is square)")
+    if not supports("conv_transpose", "M", "K", "S", "P", "output_padding", "D", "G", "bias"):
+        _pending("a transposed convolution", "the layer type conv_transpose")
+    defaults = {"K": 3, "S": 1, "P": 0, "output_padding": 0, "D": 1}
+    fields: dict[str, Any] = {"M": int(m_per_group) * g}
+    fields.update({k: int(v[0]) for k, v in values.items() if v[0] != defaults[k]})
+    if g != 1:
+        fields["G"] = g
+    if bias is not None:
+        fields["bias"] = True
+    w.emit(node, "conv_transpose", fields, [x], "conv_transpose")
+
+
+def _resize(w: _Walk, node: _Node) -> None:
+    """Resize (opset 10: X, scales; 11+: X, roi, scales, sizes) and Upsample (X, scales, or the
+    ``scales`` attribute) by one integer factor on H and W, ``nearest`` or ``linear``, as costcalc's
+    ``upsample`` (``bilinear``; ``align_corners`` when the coordinate transformation says so). A
+    fractional scale, an output size that is fixed while the input size is not, or different
+    factors on H and W are refused by name."""
+    x = w.view(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("resizing a tensor that is not N×C×H×W")
+    mode = _attr(node, "mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode not in ("nearest", "linear"):
+        raise _Skip(f"resizing in mode {mode} (costcalc's upsample is nearest or bilinear)")
+    ctm = _attr(node, "coordinate_transformation_mode", b"half_pixel")
+    ctm = ctm.decode() if isinstance(ctm, bytes) else str(ctm)
+    if node.op == "Upsample":
+        scales = w.const(node, 1) if len(node.inputs) > 1 else None
+        factors = [float(v) for v in (scales.values if scales is not None else _attr(node, "scales", []))]
+        sizes = None
+    else:
+        at = 1 if w.opset < 11 else 2
+        scales = w.const(node, at)
+        sizes = w.const(node, 3) if w.opset >= 11 else None
+        factors = [float(v) for v in scales.values] if scales is not None and scales.values else []
+    h, wd = (w.sizes.concrete(v) for v in x.shape[2:])
+    if factors:
+        if len(factors) != 4 or factors[:2] != [1.0, 1.0]:
+            raise _Skip(f"resizing by scales {factors} (costcalc's upsample scales H and W)")
+        fh, fw = factors[2:]
+        if fh != int(fh) or fw != int(fw):
+            raise _Skip(f"upsampling by {fh:g} × {fw:g} (costcalc's upsample has an integer scale)")
+        kh, kw = int(fh), int(fw)
+    elif sizes is not None and len(sizes.values) == 4:
+        oh, ow = (int(v) for v in sizes.values[2:])
+        if [int(v) for v in sizes.values[:2]] != [int(d) for d in x.shape[:2]] or oh % h or ow % wd:
+            raise _Skip(f"resizing {h}×{wd} to {oh}×{ow}, not an integer multiple (costcalc's upsample has an "
+                        "integer scale)")
+        kh, kw = oh // h, ow // wd
+        if w.sizes.names and _fixed(w, node.inputs[3]):
+            raise _Skip(f"resizing to a fixed {oh}×{ow} while the input size is a variable (an integer multiple "
+                        "only at this size)")
+        assert w.graph is not None
+        w.graph.notes.append(f"{node.op} ({node.name}) computes its output size at run time: taken as the scale "
+                             f"{kh} it has at the default size")
+    else:
+        raise _Skip("resizing without scales or sizes costcalc can read")
+    if kh != kw or kh < 1:
+        raise _Skip(f"upsampling by {kh} along H and {kw} along W (costcalc's upsample has one scale)")
+    if not supports("upsample", "scale", "mode", "align_corners"):
+        _pending("upsampling", "the layer type upsample")
+    fields: dict[str, Any] = {} if kh == 2 else {"scale": kh}
+    if mode == "linear":
+        fields["mode"] = "bilinear"
+        if ctm == "align_corners":
+            fields["align_corners"] = True
+    w.emit(node, "upsample", fields, [x], "upsample")
+
+
+def _fixed(w: _Walk, name: str) -> bool:
+    """Whether the value ``name`` is a constant of the graph (an initializer or a Constant node's
+    output), not computed from the input's shape."""
+    return name in w.og.initializers or any(n.op_type == "Constant" and name in n.output for n in w.og.nodes)
+
+
+def _group_norm(w: _Walk, node: _Node) -> None:
+    """GroupNormalization with a scale and bias per channel (opset 21; opset 18's are per group,
+    2·G parameters, which costcalc's ``groupnorm`` does not count)."""
+    x = w.view(node, 0)
+    g = int(_attr(node, "num_groups", 0))
+    scale, bias = w.weight(node, 1, "scale"), w.weight(node, 2, "bias")
+    c = int(x.shape[1])
+    if scale is None or bias is None or scale.numel != c or bias.numel != c:
+        raise _Skip(f"a group norm whose scale and bias are not per channel ({c}): opset 18's per-group "
+                    "affine parameters are not costcalc's γ and β")
+    if not supports("groupnorm", "G"):
+        _pending("group normalisation", "the layer type groupnorm")
+    w.emit(node, "groupnorm", {"G": g}, [x], "gn")
+
+
+def _group_norm_pattern(w: _Walk, node: _Node) -> None:
+    """PyTorch's TorchScript export of GroupNorm(G, C), fused before the walk (``costcalc.groupnorm``,
+    inputs x, the first Reshape's target, γ, β, the InstanceNormalization's scale and bias):
+    Reshape to (N, G, −1) → InstanceNormalization with unit scale and zero bias → Reshape back →
+    Mul by γ (C × 1 × 1) → Add β. The statistics of each of the G rows are a group's."""
+    x = w.view(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("a group norm of a tensor that is not N×C×H×W")
+    target = w.const(node, 1)
+    assert target is not None
+    c = int(x.shape[1])
+    t = [int(v) for v in target.values]
+    if len(t) != 3 or t[0] not in (0, 1) or t[1] < 1 or c % t[1]:
+        raise _Skip(f"an InstanceNormalization of a reshape to {t} that is not GroupNorm's (N, G, -1)")
+    g = t[1]
+    in_scale, in_bias = w.const(node, 4), w.const(node, 5)
+    if in_scale is None or in_bias is None or any(v != 1 for v in in_scale.values) \
+            or any(v != 0 for v in in_bias.values):
+        raise _Skip("an InstanceNormalization with its own scale or bias inside a group norm")
+    gamma, beta = w.weight(node, 2, "scale"), w.weight(node, 3, "bias")
+    if gamma is None or beta is None or gamma.numel != c or beta.numel != c:
+        raise _Skip(f"a group norm whose affine parameters are not one per channel ({c})")
+    if not supports("groupnorm", "G"):
+        _pending("group normalisation", "the layer type groupnorm")
+    w.emit(node, "groupnorm", {"G": g}, [x], "gn")
+
+
+def _instance_norm(w: _Walk, node: _Node) -> None:
+    raise _Skip("an InstanceNormalization that is not GroupNorm's exported pattern (Reshape to (N, G, -1), "
+                "InstanceNormalization, Reshape back, Mul by γ, Add β)")
+
+
+def _softmax(w: _Walk, node: _Node) -> None:
+    """Softmax over the channels: ``axis`` 1 of an N×F vector or (opset 13+) of an N×C×H×W map,
+    the last axis of a channels-last map. Before opset 13, Softmax flattens from ``axis`` on: over a
+    map's C·H·W values at once, which is not costcalc's softmax (unless H = W = 1)."""
+    x = w.view(node, 0, spatial=False)
+    rank = len(x.shape)
+    axis = int(_attr(node, "axis", -1 if w.opset >= 13 else 1)) % max(rank, 1)
+    spread = [w.sizes.concrete(s) for s in _hwc(x)[:2]]
+    if x.flat or rank == 2:
+        ok = axis == 1 and rank == 2 and (not x.flat or spread == [1, 1])
+    elif rank == 4 and w.opset < 13:
+        ok = axis == 1 and spread == [1, 1]
+    else:
+        ok = rank == 4 and ((not x.cl and axis == 1) or (x.cl and axis == 3))
+    if not ok:
+        raise _Skip(f"a softmax over axis {axis} of a {rank}-D tensor (opset {w.opset}; costcalc's softmax is over "
+                    "the channels at each position)")
+    if not supports("softmax"):
+        _pending("a softmax", "the layer type softmax")
+    w.emit(node, "softmax", {}, [x], "softmax", flat=x.flat, cl=x.cl)
+
+
 def _pool_fields(node: _Node, type_: str, k: list[int], s: list[int], p: list[int]) -> dict[str, Any]:
     fields: dict[str, Any] = {"K": pair(k)}
     if pair(s) != pair(k):
@@ -1236,13 +1410,14 @@ OPS: dict[str, Callable[[_Walk, _Node], None]] = {
     "ConstantOfShape": _constant_of_shape,
     **{op: _const_arith for op in ("Equal", "Less", "Greater", "Where", "Not", "Min", "Max", "Abs", "Neg",
                                    "Floor", "Ceil", "Sqrt", "Range")},
-    # operators whose costcalc types are on their way: an explicit error that names the type
-    "ConvTranspose": _needs("conv_transpose", "a transposed convolution"),
-    "Resize": _needs("upsample", "resizing (upsampling)"),
-    "Upsample": _needs("upsample", "upsampling"),
+    "ConvTranspose": _conv_transpose,
+    "Resize": _resize,
+    "Upsample": _resize,
     "LayerNormalization": _layer_norm,
-    "GroupNormalization": _needs("groupnorm", "group normalisation"),
-    "Softmax": _needs("softmax", "a softmax"),
+    "GroupNormalization": _group_norm,
+    "costcalc.groupnorm": _group_norm_pattern,
+    "InstanceNormalization": _instance_norm,
+    "Softmax": _softmax,
 }
 
 
@@ -1252,7 +1427,8 @@ OPS: dict[str, Callable[[_Walk, _Node], None]] = {
 
 def _fuse(nodes: list[_Node], initializers: Mapping[str, Initializer]) -> list[_Node]:
     """Replace ``x · sigmoid(x)`` by one SiLU node, ``x · hardsigmoid(x)`` (torch's 1/6, 1/2) by
-    hard-swish, and the erf expansion ``x · ½ · (1 + erf(x/√2))`` by GELU. A pattern fuses only
+    hard-swish, the erf expansion ``x · ½ · (1 + erf(x/√2))`` by GELU, and GroupNorm's
+    Reshape → InstanceNormalization → Reshape → Mul → Add by one group norm. A pattern fuses only
     when its inner values are used nowhere else."""
     producer = {o: n for n in nodes for o in n.outputs}
     uses: dict[str, list[_Node]] = {}
@@ -1285,7 +1461,53 @@ def _fuse(nodes: list[_Node], initializers: Mapping[str, Initializer]) -> list[_
                     drop.add(id(c))
                 replace[id(last)] = _Node("costcalc.gelu", last.name, [x], last.outputs, {}, last.scope,
                                           "Erf GELU")
+        if n.op == "InstanceNormalization" and len(n.inputs) == 3:
+            gn = _group_norm_chain(n, producer, uses)
+            if gn is not None:
+                inner, add, inputs = gn
+                drop.update(id(c) for c in inner)
+                replace[id(add)] = _Node("costcalc.groupnorm", add.name, inputs, add.outputs, {}, n.scope,
+                                         "GroupNorm (InstanceNormalization)")
     return [replace.get(id(n), n) for n in nodes if id(n) not in drop]
+
+
+def _group_norm_chain(norm: _Node, producer: Mapping[str, _Node], uses: Mapping[str, list[_Node]]
+                      ) -> tuple[list[_Node], _Node, list[str]] | None:
+    """GroupNorm as PyTorch's TorchScript exporter writes it: x → Reshape(x, (N, G, −1)) →
+    InstanceNormalization → Reshape(·, Shape(x)) → Mul γ → Add β, each value used once. Returns the
+    nodes to drop, the Add (replaced), and the fused node's inputs (x, the target, γ, β, and the
+    InstanceNormalization's scale and bias, which the walk checks are 1 and 0)."""
+
+    def one(name: str) -> _Node | None:
+        u = uses.get(name, [])
+        return u[0] if len(u) == 1 else None
+
+    def constant(name: str) -> bool:
+        p = producer.get(name)
+        return p is None or p.op == "Constant"
+
+    first = producer.get(norm.inputs[0])
+    if first is None or first.op != "Reshape" or one(first.outputs[0]) is not norm:
+        return None
+    x = first.inputs[0]
+    back = one(norm.outputs[0])
+    if back is None or back.op != "Reshape" or len(back.inputs) < 2:
+        return None
+    shape = producer.get(back.inputs[1])
+    if shape is None or shape.op != "Shape" or shape.inputs[0] != x or shape.attrs.get("start", 0) \
+            or shape.attrs.get("end") is not None:
+        return None
+    mul = one(back.outputs[0])
+    if mul is None or mul.op != "Mul" or back.outputs[0] not in mul.inputs:
+        return None
+    gamma = mul.inputs[1] if mul.inputs[0] == back.outputs[0] else mul.inputs[0]
+    add = one(mul.outputs[0])
+    if add is None or add.op != "Add" or mul.outputs[0] not in add.inputs:
+        return None
+    beta = add.inputs[1] if add.inputs[0] == mul.outputs[0] else add.inputs[0]
+    if not (constant(gamma) and constant(beta)):
+        return None
+    return [first, norm, back, mul], add, [x, first.inputs[1], gamma, beta, norm.inputs[1], norm.inputs[2]]
 
 
 def _gelu_chain(erf: _Node, producer: Mapping[str, _Node], uses: Mapping[str, list[_Node]],

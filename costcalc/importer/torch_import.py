@@ -580,7 +580,7 @@ def _conv(w: _Walk, node: Any) -> None:
         stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
             _arg(node, 5, "dilation", [1])
         if _arg(node, 6, "transposed", False):
-            _pending("a transposed convolution", "conv_transpose")
+            return _conv_transpose(w, node)
         groups = int(_arg(node, 8, "groups", 1))
     else:
         stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
@@ -715,6 +715,125 @@ def _gelu(w: _Walk, node: Any) -> None:
     if _arg(node, 1, "approximate", "none") != "none":
         raise _Skip("GELU with the tanh approximation (costcalc's gelu is the erf form)")
     _act(w, node, w.tensor(node, 0, spatial=False), "gelu")
+
+
+def _conv_transpose(w: _Walk, node: Any) -> None:
+    """``conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)``, or
+    ``convolution(..., transposed=True, output_padding, groups)``: costcalc's ``conv_transpose``,
+    whose weight is (N, M/G, K, K)."""
+    x = w.tensor(node, 0)
+    if len(x.shape) != 4:
+        raise _Skip("a transposed convolution on a tensor that is not N×C×H×W")
+    weight, bias = w.param(node, 1, "weight"), w.param(node, 2, "bias")
+    assert weight is not None
+    if _op_name(node).startswith("aten.conv_transpose2d"):
+        stride, padding, out_pad = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "output_padding", [0])
+        groups, dilation = int(_arg(node, 6, "groups", 1)), _arg(node, 7, "dilation", [1])
+    else:
+        stride, padding, dilation = _arg(node, 3, "stride", [1]), _arg(node, 4, "padding", [0]), \
+            _arg(node, 5, "dilation", [1])
+        out_pad, groups = _arg(node, 7, "output_padding", [0]), int(_arg(node, 8, "groups", 1))
+    _, m_per_group, kh, kw = weight.shape
+    values = {"K": [kh, kw], "S": _ints(stride), "P": _ints(padding), "output_padding": _ints(out_pad),
+              "D": _ints(dilation)}
+    uneven = [f"{k}={v}" for k, v in values.items() if v[0] != v[1]]
+    if uneven:
+        raise _Skip(f"a transposed convolution with {', '.join(uneven)} (costcalc's conv_transpose is square)")
+    if not supports("conv_transpose", "M", "K", "S", "P", "output_padding", "D", "G", "bias"):
+        _pending("a transposed convolution", "the layer type conv_transpose")
+    defaults = {"K": 3, "S": 1, "P": 0, "output_padding": 0, "D": 1}
+    fields: dict[str, Any] = {"M": m_per_group * groups}
+    fields.update({k: v[0] for k, v in values.items() if v[0] != defaults[k]})
+    if groups != 1:
+        fields["G"] = groups
+    if bias is not None:
+        fields["bias"] = True
+    w.use(weight, bias)
+    w.emit(node, "conv_transpose", fields, [x], "conv_transpose")
+
+
+def _scale(w: _Walk, axis: str, size: Any, out: Any, given: Any) -> int:
+    """The integer factor ``out = k·size`` of one axis of an upsampling (at every input size, not
+    only the traced one), or an explicit refusal that says why it is not one."""
+    a, b = w.concrete(size), w.concrete(out)
+    k = b // a if a and b % a == 0 else 0
+    if k < 1 or not same_size(out, k * size):
+        if given is not None and float(given) != int(float(given)):
+            raise _Skip(f"upsampling by {float(given):g} along {axis} (costcalc's upsample has an integer scale)")
+        raise _Skip(f"upsampling {axis} {size} to {out}, which is not an integer multiple at every input size "
+                    "(costcalc's upsample has an integer scale)")
+    return k
+
+
+def _upsample(mode: str) -> Callable[[_Walk, Any], None]:
+    """``upsample_{nearest,bilinear}2d`` (``.vec``: output size or scale factors; ``.default``:
+    output size and optional per-axis scales) as costcalc's ``upsample``: the factor is read from
+    the shapes, so a size given as ``2·H`` maps too and ``1.5·H`` is refused by name."""
+
+    def handler(w: _Walk, node: Any) -> None:
+        x = w.tensor(node, 0)
+        if len(x.shape) != 4:
+            raise _Skip("upsampling a tensor that is not N×C×H×W")
+        vec = _op_name(node).endswith(".vec")
+        align = bool(_arg(node, 2, "align_corners", False)) if mode == "bilinear" else False
+        if vec:
+            scales = _arg(node, 3 if mode == "bilinear" else 2, "scale_factors", None) or [None, None]
+        else:
+            first = 3 if mode == "bilinear" else 2
+            scales = [_arg(node, first, "scales_h", None), _arg(node, first + 1, "scales_w", None)]
+        out = w.shape(node)
+        sh = _scale(w, "H", x.shape[2], out[2], scales[0])
+        sw = _scale(w, "W", x.shape[3], out[3], scales[-1])
+        if sh != sw:
+            raise _Skip(f"upsampling by {sh} along H and {sw} along W (costcalc's upsample has one scale)")
+        if not supports("upsample", "scale", "mode", "align_corners"):
+            _pending("upsampling", "the layer type upsample")
+        fields: dict[str, Any] = {} if sh == 2 else {"scale": sh}
+        if mode != "nearest":
+            fields["mode"] = mode
+        if align:
+            fields["align_corners"] = True
+        w.emit(node, "upsample", fields, [x], "upsample")
+
+    handler.__doc__ = f"{mode} upsampling"
+    return handler
+
+
+def _group_norm(w: _Walk, node: Any) -> None:
+    """``group_norm(x, G, weight, bias, eps)``, or ``native_group_norm(x, weight, bias, N, C, HxW,
+    G, eps)`` (its mean and 1/σ outputs are never read at inference): costcalc's ``groupnorm``."""
+    x = w.tensor(node, 0)
+    native = _op_name(node).startswith("aten.native_group_norm")
+    groups = int(_arg(node, 6, "group", 1) if native else _arg(node, 1, "num_groups", 1))
+    weight, bias = w.param(node, 1 if native else 2, "weight"), w.param(node, 2 if native else 3, "bias")
+    if weight is None or bias is None:
+        raise _Skip("a group norm without affine parameters (costcalc counts γ and β)")
+    if not supports("groupnorm", "G"):
+        _pending("group normalisation", "the layer type groupnorm")
+    w.use(weight, bias)
+    out = w.emit(node, "groupnorm", {"G": groups}, [x], "gn")
+    if native:
+        w.values[node] = _Multi(lambda i: out if i == 0 else None)
+
+
+def _softmax(w: _Walk, node: Any) -> None:
+    """``softmax(x, dim)`` over the channels: dim 1 of an N×C×H×W map or of an N×F vector, the last
+    dim of a channels-last map or of tokens. Any other axis (attention's keys) is refused."""
+    x = w.tensor(node, 0, spatial=False)
+    rank = len(x.shape)
+    dim = int(_arg(node, 1, "dim", -1)) % max(rank, 1)
+    if x.flat:
+        spread = [w.concrete(s) for s in x.tensor.shape[2:]]
+        if dim != 1 or rank != 2 or any(s != 1 for s in spread):
+            raise _Skip("a softmax over a flattened feature map (costcalc's softmax is over the channels at "
+                        "each position)")
+    elif not ((rank in (2, 4) and not x.cl and dim == 1) or (x.cl and dim == 3) or (x.tokens and dim == 2)):
+        raise _Skip(f"a softmax over dimension {dim} of a {rank}-D tensor (costcalc's softmax is over the "
+                    "channels at each position)")
+    if not supports("softmax"):
+        _pending("a softmax", "the layer type softmax")
+    w.emit(node, "softmax", {}, [x], "softmax", flat=x.flat, cl=x.cl)
 
 
 def _pool_fields(w: _Walk, node: Any, k: list[int], s: list[int], p: list[int], ceil: bool,
@@ -1429,13 +1548,17 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     "aten.layer_norm.default": _layer_norm,
     "aten.expand.default": _expand,
     "aten.select.int": _select,
+    "aten.group_norm.default": _group_norm,
+    "aten.native_group_norm.default": _group_norm,
+    "aten.conv_transpose2d.input": _conv_transpose,
+    "aten.upsample_nearest2d.vec": _upsample("nearest"),
+    "aten.upsample_nearest2d.default": _upsample("nearest"),
+    "aten.upsample_bilinear2d.vec": _upsample("bilinear"),
+    "aten.upsample_bilinear2d.default": _upsample("bilinear"),
+    "aten.softmax.int": _softmax,
+    "aten._softmax.default": _softmax,
     # operators whose costcalc types are on their way: an explicit error that names the type
-    "aten.group_norm.default": needs("groupnorm", "group normalisation"),
-    "aten.conv_transpose2d.input": needs("conv_transpose", "a transposed convolution"),
-    "aten.upsample_nearest2d.vec": needs("upsample", "upsampling"),
-    "aten.upsample_bilinear2d.vec": needs("upsample", "upsampling"),
     "aten.scaled_dot_product_attention.default": needs("attention", "attention"),
-    "aten.softmax.int": needs("softmax", "a softmax"),
 }
 
 

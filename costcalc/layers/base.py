@@ -358,6 +358,7 @@ TYPE_MODULES: dict[str, str] = {
     "silu": "costcalc.layers.primitives",
     "gelu": "costcalc.layers.primitives",
     "tanh": "costcalc.layers.primitives",
+    "softmax": "costcalc.layers.primitives",
     "maxpool": "costcalc.layers.primitives",
     "avgpool": "costcalc.layers.primitives",
     "global_avgpool": "costcalc.layers.primitives",

@@ -85,6 +85,32 @@ class Activation(Leaf):
         return Cost(comparisons=cmp * n, elementwise=ops * n, activations=n, memory=2 * n)
 
 
+#: per element of a softmax: (comparisons, elementwise ops); see :class:`Softmax`
+SOFTMAX_PER_ELEMENT: tuple[int, int] = (1, 4)
+
+
+@register("softmax", "softmax over the channels at each position (a classifier's N logits): 1 comparison "
+          "+ 4 ops per element")
+@dataclass(frozen=True)
+class Softmax(Leaf):
+    """Softmax over the N channels at each of the H·W positions, as ``torch.nn.Softmax(dim=1)`` on
+    an N×C×H×W map or on a vector of N features (a classifier's logits, 1 × 1 × N), or over the
+    width of each token of an L × 1 × D sequence. No parameters, no MACs (``FlopCounterMode``
+    counts none). Per element, the convention of the attention's softmax: 1 comparison (the running
+    maximum, subtracted for stability) and 4 ops (subtract the maximum, exp, add to the sum, divide
+    by it): comparisons = H·W·N, elementwise = 4·H·W·N."""
+
+    category = "softmax"
+
+    def out_shape(self, *inputs: Shape) -> Shape:
+        return inputs[0]
+
+    def cost(self, *inputs: Shape) -> Cost:
+        n = inputs[0].elements
+        cmp, ops = SOFTMAX_PER_ELEMENT
+        return Cost(comparisons=cmp * n, elementwise=ops * n, activations=n, memory=2 * n)
+
+
 @register("global_maxpool", "global max pool to 1×1: (H·W−1)·N comparisons", mode="max", glob=True,
           hidden=("K", "S", "P", "ceil_mode", "count_include_pad"))
 @register("global_avgpool", "global average pool to 1×1: H·W·N ops", mode="avg", glob=True,
