@@ -312,6 +312,12 @@ BAD = [
     (["layer", "--type", "conv", "--mode", "train", "--batch", "0"], "option --batch: 0 is outside"),
     (["layer", "--type", "conv", "--mode", "train", "--format", "latex"], "--format latex is not available"),
     (["verify", "{tiny}", "--mode", "train", "--batch", "x"], "option --batch: 'x' is not an integer"),
+    # inference-table options the training table would silently ignore
+    (["net", "{tiny}", "--mode", "train", "--params", "weights"],
+     "--mode train: option --params weights applies to the inference table only"),
+    (["net", "{tiny}", "--mode", "train", "--human"], "--mode train: option --human applies to the inference"),
+    (["net", "{tiny}", "--mode", "train", "--exact"], "--mode train: option --exact applies to the inference"),
+    (["net", "{tiny}", "--mode", "train", "--assume", "a>=1"], "--mode train: option --assume applies"),
 ]
 
 

@@ -52,7 +52,9 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         source, file = document_from_argument(spec, notes)
         for note in notes:
             click.echo(f"note: {note}", err=True)
-    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"))
+    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"),
+                           {"--params weights": params_view != "torch", "--human": human, "--assume": bool(assume),
+                            "--exact": exact})
     if train is not None:
         from costcalc.render.training import echo_net_train
         from costcalc.spec import build_spec, load_spec

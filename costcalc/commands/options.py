@@ -219,13 +219,18 @@ def train_options(optimizer: bool = True) -> Any:
 
 
 def train_settings(mode: str, batch: int | None, optimizer: str | None, fmt: str,
-                   formats: tuple[str, ...]) -> tuple[int, str] | None:
+                   formats: tuple[str, ...], inference_only: dict[str, bool] | None = None) -> tuple[int, str] | None:
     """(batch, optimizer) for ``--mode train``, None for inference; options that do not fit the mode
-    are usage errors."""
+    are usage errors. ``inference_only``: option → whether the user gave it; each given one is an
+    error under ``--mode train`` (the training table does not apply it, and would not say so)."""
     if mode != "train":
         if batch is not None or optimizer is not None:
             raise UsageError("options --batch and --optimizer apply to --mode train")
         return None
     if fmt not in formats:
         raise UsageError(f"--mode train: --format {fmt} is not available; use {', '.join(formats)}")
+    given = [name for name, set_ in (inference_only or {}).items() if set_]
+    if given:
+        raise UsageError(f"--mode train: option {given[0]} applies to the inference table only; the training "
+                         "table does not use it")
     return (1 if batch is None else batch), (optimizer or "sgd")
