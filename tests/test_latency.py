@@ -316,6 +316,7 @@ def test_plot_roofline(tmp_path: Path) -> None:
 
 
 def test_fit_recovers_known_constants() -> None:
+    pytest.importorskip("torch", reason="the fit runs on PyTorch tensors: pip install 'costcalc[torch]'")
     from costcalc.calibrate import ProbeResult, fit_class
     from costcalc.engine import Row
     from costcalc.latency import Op, half, lanes
