@@ -1025,6 +1025,10 @@ def _reshape(w: _Walk, node: Any) -> None:
             and same_size(out[1], v.shape[1]) and same_size(out[2], v.shape[2] * v.shape[3]):
         w.values[node] = _Tokens(v)
         return
+    if isinstance(v, _Tokens) and len(out) == 4 and w.concrete(out[3]) == 1 \
+            and same_shape(out[:3], (v.src.shape[0], v.src.shape[1], v.src.shape[2] * v.src.shape[3])):
+        _tokens(w, node, v)  # (1, C, H·W, 1): costcalc's own build of tokens (L × 1 × D, channels first)
+        return
     if not isinstance(v, (View, Shuffle)):
         raise _Skip("a reshape of a value costcalc does not follow")
     r = reshape(v, w.shape(node), node.name, w._concrete_shape)
@@ -1125,6 +1129,9 @@ def _slice(w: _Walk, node: Any) -> None:
         sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
         w.values[node] = _Subsample(src, step if dim == 2 else sh, step if dim == 3 else sw, node.name)
         return
+    if dim == 2 and start == 0 and end == 1 and step == 1 and isinstance(v, View) and _column(w, v):
+        _select_token(w, node, v)  # x[:, :, :1] of (1, D, L, 1) tokens: the class token (costcalc's build)
+        return
     if dim != 1 or step != 1 or isinstance(v, _Subsample):
         raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
     out = w.shape(node)
@@ -1183,7 +1190,9 @@ def _pos_embed(w: _Walk, node: Any, p: _Param) -> None:
     """A learnable position embedding added to the tokens (ViT): one D-vector per token."""
     i = 0 if w.val(node.args[1]) is p else 1
     x = w.tensor(node, i, spatial=False)
-    if not p.is_param or not x.tokens or tuple(p.shape[-2:]) != tuple(w.concrete(s) for s in x.shape[1:]):
+    n = 3 if _column(w, x) else 2  # (1, D, L, 1) tokens of costcalc's own build, or (1, L, D)
+    if not p.is_param or not (x.tokens or n == 3) \
+            or tuple(p.shape[-n:]) != tuple(w.concrete(s) for s in x.shape[1:]):
         raise _Skip(f"an add of a parameter of shape {p.shape} (not a position embedding of the tokens)")
     if not supports("pos_embed"):
         _pending("a position embedding", "the layer type pos_embed")
@@ -1211,7 +1220,11 @@ def _permute(w: _Walk, node: Any) -> None:
 
 
 def _tokens(w: _Walk, node: Any, v: _Tokens) -> None:
-    """(1, C, H·W) → (1, H·W, C): a map's positions as tokens."""
+    """(1, C, H·W) → (1, H·W, C), or (1, C, H·W, 1): a map's positions as tokens. A map that is
+    one column already (W = 1: tokens in costcalc's own build) is its own token sequence."""
+    if w.concrete(v.src.shape[3]) == 1:
+        w.alias(node, v.src, shape=w.shape(node))
+        return
     if not supports("tokens"):
         _pending("a map's positions as tokens", "the layer type tokens")
     w.emit(node, "tokens", {}, [v.src], "tokens")
@@ -1248,7 +1261,14 @@ def _class_token(w: _Walk, node: Any) -> None:
     if len(items) != 2 or not isinstance(first, _Expanded):
         raise _Skip("a concatenation of tokens that is not a class token")
     x = w.val(items[1])
-    if not isinstance(x, View) or not x.tokens or first.param.numel != w.concrete(x.shape[-1]):
+    dim = int(_arg(node, 1, "dim", 0))
+    if isinstance(x, View) and _column(w, x):  # (1, D, L, 1): costcalc's own build of the tokens
+        width, along = x.shape[1], 2
+    elif isinstance(x, View) and x.tokens:
+        width, along = x.shape[-1], 1
+    else:
+        raise _Skip("a class token that does not match the tokens")
+    if first.param.numel != w.concrete(width) or dim % len(x.shape) != along:
         raise _Skip("a class token that does not match the tokens")
     if not supports("class_token"):
         _pending("a class token", "the layer type class_token")
@@ -1275,15 +1295,24 @@ def _expand(w: _Walk, node: Any) -> None:
     raise _Skip("a broadcast of a tensor to a larger shape")
 
 
+def _column(w: _Walk, x: View) -> bool:
+    """A (1, D, L, 1) map: L tokens of width D as costcalc's own PyTorch build lays them out."""
+    return len(x.shape) == 4 and not x.flat and not x.cl and w.concrete(x.shape[3]) == 1
+
+
+def _select_token(w: _Walk, node: Any, x: View) -> None:
+    if not supports("select_token"):
+        _pending("selecting the class token", "the layer type select_token")
+    w.emit(node, "select_token", {}, [x], "select_token")
+
+
 def _select(w: _Walk, node: Any) -> None:
     """``x[:, 0]`` of the tokens: the class token, which the classifier reads (ViT)."""
     x = w.tensor(node, 0, spatial=False)
     dim, index = int(_arg(node, 1, "dim", 0)), int(_arg(node, 2, "index", 0))
     if not x.tokens or dim % 3 != 1 or index != 0:
         raise _Skip(f"a selection of item {index} along dimension {dim}")
-    if not supports("select_token"):
-        _pending("selecting the class token", "the layer type select_token")
-    w.emit(node, "select_token", {}, [x], "select_token")
+    _select_token(w, node, x)
 
 
 #: operators a folded module may contain besides its layers: views and copies, no arithmetic
