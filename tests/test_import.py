@@ -15,6 +15,7 @@ import os
 import sys
 import textwrap
 import warnings
+from typing import Callable
 
 import pytest
 
@@ -297,25 +298,16 @@ EXAMPLES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), 
 ROUND_TRIP_DEFAULT = ["resnet18.yaml", "mobilenet_v1.yaml"]
 
 
-#: examples whose PyTorch build the importer refuses, and why: costcalc's own build of attention
-#: writes Q·Kᵀ, softmax and ·V as separate modules (one per counted leaf, for `verify`), which the
-#: importer does not fold (it folds nn.MultiheadAttention, as models write it: torchvision's ViT is in
-#: the zoo test). The import fails naming those operators; it never counts them as zero.
-ROUND_TRIP_REFUSED = {"vit_b_16.yaml": ("aten.matmul.default", "aten.softmax.int")}
-
-
 def check_round_trip(example: str) -> None:
+    """costcalc's own PyTorch build of an example (``to_torch``), imported back: the same totals.
+    ViT's build writes attention as sibling modules (QKV, scores, softmax, context, projection),
+    which fold into one ``attention`` at their enclosing module."""
     from costcalc.torch_build import to_torch
 
     spec = load_spec(os.path.join(os.path.dirname(__file__), "..", "examples", example))
     want = evaluate_network(spec).totals
     h, w, c = spec.input
     ti = import_module(to_torch(spec), example[:-5], (c, h, w))
-    if example in ROUND_TRIP_REFUSED:
-        with pytest.raises(ImportFailure) as e:
-            finish_torch(ti, example)
-        assert all(op in str(e.value) for op in ROUND_TRIP_REFUSED[example]), str(e.value)[:300]
-        return
     res = finish_torch(ti, example)
     assert res.result.totals == want
 
@@ -601,6 +593,171 @@ def test_softmax_over_another_axis_is_refused() -> None:
     ti = import_module(Spatial(), "spatial", (3, 32, 32), timeout=None)
     with pytest.raises(ImportFailure, match="softmax over dimension 3 of a 4-D tensor"):
         finish_torch(ti, "spatial")
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-attention written by hand (whatever the module's class) folds into costcalc's attention
+
+
+class TimmStyleAttention(nn.Module):
+    """timm's ``Attention``: one fused qkv Linear(D, 3D), reshape/permute/unbind, then either
+    ``F.scaled_dot_product_attention`` or the explicit q·scale @ kᵀ, softmax, dropout, @ v."""
+
+    def __init__(self, dim: int, heads: int, fused: bool = True, bias: bool = True, causal: bool = False):
+        super().__init__()
+        self.heads, self.fused, self.causal = heads, fused, causal
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.attn_drop = nn.Dropout(0.1)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.proj_drop = nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        if self.fused:
+            x = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            x = self.attn_drop(attn.softmax(dim=-1)) @ v
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(b, n, c)))
+
+
+class SeparateQKVAttention(nn.Module):
+    """HuggingFace-style: separate q, k, v Linear(D, D), matmul, divide by √(D/h), softmax, matmul,
+    and an output Linear(D, D). ``cross``: keys and values from a second input (cross-attention)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.o = (nn.Linear(dim, dim) for _ in range(4))
+
+    def split(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, d = t.shape
+        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        kv = x if context is None else context
+        q, k, v = self.split(self.q(x)), self.split(self.k(kv)), self.split(self.v(kv))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / (d // self.heads) ** 0.5
+        ctx = torch.matmul(nn.functional.softmax(scores, dim=-1), v)
+        return self.o(ctx.transpose(1, 2).contiguous().view(b, n, d))
+
+
+class PreNormBlock(nn.Module):
+    def __init__(self, dim: int, attn: nn.Module, cross: bool = False) -> None:
+        super().__init__()
+        self.norm1, self.attn, self.norm2, self.cross = nn.LayerNorm(dim), attn, nn.LayerNorm(dim), cross
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + (self.attn(self.norm1(x), x) if self.cross else self.attn(self.norm1(x)))
+        return x + self.mlp(self.norm2(x))
+
+
+class TinyTransformer(nn.Module):
+    """Patch-embed conv (8×8, stride 8) → flatten → transpose → 2 pre-norm blocks → mean → head."""
+
+    DIM, HEADS, DEPTH = 32, 4, 2
+
+    def __init__(self, make: Callable[[int, int], nn.Module], cross: bool = False) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, self.DIM, 8, 8)
+        self.blocks = nn.Sequential(*(PreNormBlock(self.DIM, make(self.DIM, self.HEADS), cross)
+                                      for _ in range(self.DEPTH)))
+        self.head = nn.Linear(self.DIM, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.embed(x).flatten(2).transpose(1, 2))
+        return self.head(x.mean(dim=1))
+
+
+def tiny_closed_form(r: int, bias: bool = True) -> tuple[int, int]:
+    """MACs and params of :class:`TinyTransformer` at R × R, written out: L = (R/8)² tokens of
+    D = 32; patch conv L·D·3·64; per block attention 4·L·D² + 2·L²·D, MLP 2 · L·D·2D; head 10·D."""
+    d, depth, L = 32, 2, (r // 8) ** 2
+    macs = L * d * 3 * 64 + depth * (4 * L * d * d + 2 * L * L * d + 4 * L * d * d) + 10 * d
+    attention = 4 * d * d + (4 * d if bias else 0)
+    params = (3 * 64 * d + d) + depth * (2 * 2 * d + attention + (2 * d * d + 2 * d) + (2 * d * d + d)) + 10 * d + 10
+    return macs, params
+
+
+HAND_WRITTEN = {
+    "timm_sdpa": lambda d, h: TimmStyleAttention(d, h),
+    "timm_explicit": lambda d, h: TimmStyleAttention(d, h, fused=False),
+    "timm_sdpa_no_bias": lambda d, h: TimmStyleAttention(d, h, bias=False),
+    "separate_qkv": lambda d, h: SeparateQKVAttention(d, h),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(HAND_WRITTEN))
+def test_hand_written_self_attention_folds_into_attention(variant: str) -> None:
+    model = TinyTransformer(HAND_WRITTEN[variant]).to("meta").eval()
+    res = finish_torch(import_module(model, variant, (3, 32, 32), timeout=None), variant)
+    types = [r.type for r in res.result.rows if r.leaf]
+    assert "unknown" not in types and types.count("attention_scores") == 2 and types.count("softmax") == 2
+    assert res.text.count("{type: attention, name: attn, heads: 4") == 2
+    assert ("bias: false" in res.text) == variant.endswith("no_bias")
+    for r in (32, 48):  # the closed form in the resolution, against PyTorch at each size
+        flops, params = _counts(model, r, r)  # on meta: FlopCounterMode counts the fused attention
+        assert (flops // 2, params) == tiny_closed_form(r, bias=not variant.endswith("no_bias")), r
+        got = totals(res.text, resolution=r)
+        assert (got.macs * 2, got.params) == (flops, params), r
+
+
+def _refused(model: nn.Module, *words: str) -> str:
+    ti = import_module(model.to("meta").eval(), "refused", (3, 32, 32), timeout=None)
+    with pytest.raises(ImportFailure) as e:
+        finish_torch(ti, "refused")
+    message = str(e.value)
+    for word in words:
+        assert word in message, message[:2000]
+    return message
+
+
+def test_cross_attention_is_refused_naming_the_operator() -> None:
+    """Keys and values from another tensor than the queries: not costcalc's self-attention."""
+    _refused(TinyTransformer(lambda d, h: SeparateQKVAttention(d, h), cross=True),
+             "aten.matmul.default ×4", "its module is not folded into attention: it reads 2 tensors")
+
+
+def test_causal_attention_is_refused_naming_the_operator() -> None:
+    _refused(TinyTransformer(lambda d, h: TimmStyleAttention(d, h, causal=True)),
+             "aten.scaled_dot_product_attention.default ×2", "causal attention (is_causal=True)")
+
+
+def test_attention_with_an_extra_product_is_refused() -> None:
+    """A module with one more matmul than Q·Kᵀ and ·V (the attention weights squared: L³·h more
+    multiply-adds), every other operator one attention has: not folded."""
+
+    class Extra(TimmStyleAttention):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, n, c = x.shape
+            q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+            attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+            y = ((attn @ attn) @ v).transpose(1, 2).reshape(b, n, c)
+            return self.proj(y)
+
+    _refused(TinyTransformer(lambda d, h: Extra(d, h, fused=False)), "aten.matmul.default",
+             "its products are not Q·Kᵀ, softmax, ·V (3 matmuls")
+
+
+def test_bare_scaled_dot_product_attention_is_refused_with_the_reason() -> None:
+    """Attention whose projections are not in a module of their own (written in the model's
+    forward): costcalc has no type for the attention alone."""
+
+    class Inline(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Conv2d(3, 32, 8, 8)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            t = self.embed(x).flatten(2).transpose(1, 2).reshape(1, -1, 4, 8).transpose(1, 2)
+            return nn.functional.scaled_dot_product_attention(t, t, t)
+
+    _refused(Inline(), "aten.scaled_dot_product_attention.default: scaled dot-product attention on its own")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -259,6 +259,10 @@ class _Walk:
         self.origin: dict[int, Any] = {}  # id(Tensor) -> fx node that last produced it
         self.param_uses: dict[str, int] = {}
         self.graph: Graph | None = None
+        #: module scopes that may be hand-written self-attention (:func:`_attention_scopes`)
+        self.attention_scopes: set[str] = set()
+        #: why the module around an attention operator was not folded (said if the operator is refused)
+        self.fold_reasons: dict[Any, str] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     def shape(self, node: Any) -> tuple[Any, ...]:
@@ -347,6 +351,7 @@ class _Walk:
         sig = self.ep.graph_signature
         kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
         nodes = list(self.ep.graph.nodes)
+        self.attention_scopes = _attention_scopes(nodes)
         done: set[Any] = set()
         for i, node in enumerate(nodes):
             if node in done:
@@ -389,21 +394,35 @@ class _Walk:
         return self.graph
 
     def module_run(self, nodes: Sequence[Any], i: int) -> list[Any] | None:
-        """If ``nodes[i]`` starts a module that :data:`MODULE_FOLDS` maps whole (attention), fold
-        the module's operators into its layer and return them; else None (walked one by one)."""
+        """If ``nodes[i]`` starts a module that :data:`MODULE_FOLDS` maps whole (attention), or
+        starts a module scope that :func:`_attention_scopes` found (self-attention written by hand,
+        whatever its class), fold the module's operators into its layer and return them; else None
+        (walked one by one). The outermost such module is tried, once."""
         stack = nodes[i].meta.get("nn_module_stack") or {}
         for path, kind in stack.values():
             fold = MODULE_FOLDS.get(str(kind).rsplit(".", 1)[-1])
-            if fold is None:
+            generic = fold is None and path in self.attention_scopes
+            if fold is None and not generic:
                 continue
+            if generic and i > 0 and path in _paths(nodes[i - 1]):
+                continue  # not where the module starts: its fold was tried there
             run = []
             for node in nodes[i:]:
                 inner = node.meta.get("nn_module_stack") or {}
                 if node.op != "call_function" or not any(p == path for p, _ in inner.values()):
                     break
                 run.append(node)
+            scope = tuple(str(path).split("."))
             try:
-                if fold(self, tuple(str(path).split(".")), run):
+                if generic:
+                    why = _fold_self_attention(self, scope, run)
+                    if why is None:
+                        return run
+                    for node in run:
+                        if _op_name(node) in _ATTENTION_CORE:
+                            self.fold_reasons[node] = why
+                    return None
+                if fold(self, scope, run):
                     return run
             except (_Skip, TypeError, ValueError, KeyError, IndexError, AttributeError):
                 return None  # walked one by one: anything unsupported is reported there
@@ -452,6 +471,9 @@ class _Walk:
                       and same_shape(v.shape[2:], out_shape[2:])), views[0] if views else None)
         out_text = shape_text(self._concrete_shape(out_shape)) if out_shape is not None else "a tuple"
         where = ".".join(self.scope(node))
+        if node in self.fold_reasons:
+            why = f"its module is not folded into attention: {self.fold_reasons[node]}"
+            reason = f"{reason}; {why}" if reason else why
         self.graph.unsupported.append(Unsupported(name, node.name, where, tuple(ins), out_text, reason))
         # The walk goes on with an 'unknown' row in its place, so that one error lists every
         # operator costcalc cannot count (the import fails at the end unless --allow-unknown).
@@ -898,10 +920,15 @@ def _adaptive_max(w: _Walk, node: Any) -> None:
 
 
 def _mean(w: _Walk, node: Any) -> None:
-    x = w.tensor(node, 0)
+    x = w.tensor(node, 0, spatial=False)
     dims = _arg(node, 1, "dim", None)
     rank = len(x.shape)
     axes = {int(d) % rank for d in (dims or [])}
+    if x.tokens and axes == {1} and not _arg(node, 2, "keepdim", False):
+        # the mean of the tokens (timm's global_pool='avg'): costcalc's global pool of an L × 1 × D
+        w.emit(node, "global_avgpool", {}, [x], "mean")
+        return
+    x = w.tensor(node, 0)
     if rank != 4 or axes != {2, 3}:
         raise _Skip(f"a mean over dimensions {sorted(axes)} (costcalc's global pools average over H and W)")
     w.emit(node, "global_avgpool", {}, [x], "mean")
@@ -985,6 +1012,9 @@ def _flatten(w: _Walk, node: Any) -> None:
                                   and end % len(v.shape) == len(v.shape) - 1):
         _reshape(w, node)
         return
+    if isinstance(v, View) and len(v.shape) == 4 and not v.flat and not v.cl and start % 4 == 2 and end % 4 == 3:
+        w.values[node] = _Tokens(v)  # (1, C, H·W): timm's patch embedding, tokens after the transpose
+        return
     raise _Skip(f"a flatten of dimensions {start}..{end}")
 
 
@@ -994,6 +1024,10 @@ def _reshape(w: _Walk, node: Any) -> None:
     if isinstance(v, View) and len(v.shape) == 4 and not v.flat and not v.cl and len(out) == 3 \
             and same_size(out[1], v.shape[1]) and same_size(out[2], v.shape[2] * v.shape[3]):
         w.values[node] = _Tokens(v)
+        return
+    if isinstance(v, _Tokens) and len(out) == 4 and w.concrete(out[3]) == 1 \
+            and same_shape(out[:3], (v.src.shape[0], v.src.shape[1], v.src.shape[2] * v.src.shape[3])):
+        _tokens(w, node, v)  # (1, C, H·W, 1): costcalc's own build of tokens (L × 1 × D, channels first)
         return
     if not isinstance(v, (View, Shuffle)):
         raise _Skip("a reshape of a value costcalc does not follow")
@@ -1011,6 +1045,9 @@ def _reshape(w: _Walk, node: Any) -> None:
 def _transpose(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
     a, b = (int(d) for d in node.args[1:3])
+    if isinstance(v, _Tokens) and {a % 3, b % 3} == {1, 2}:
+        _tokens(w, node, v)  # x.flatten(2).transpose(1, 2)
+        return
     rank = len(v.src.shape) + 1 if isinstance(v, Shuffle) else 0
     perm = list(range(rank))
     if rank:
@@ -1092,6 +1129,9 @@ def _slice(w: _Walk, node: Any) -> None:
         sh, sw = (v.sh, v.sw) if isinstance(v, _Subsample) else (1, 1)
         w.values[node] = _Subsample(src, step if dim == 2 else sh, step if dim == 3 else sw, node.name)
         return
+    if dim == 2 and start == 0 and end == 1 and step == 1 and isinstance(v, View) and _column(w, v):
+        _select_token(w, node, v)  # x[:, :, :1] of (1, D, L, 1) tokens: the class token (costcalc's build)
+        return
     if dim != 1 or step != 1 or isinstance(v, _Subsample):
         raise _Skip(f"a slice along dimension {dim} (costcalc slices channels only)")
     out = w.shape(node)
@@ -1150,7 +1190,9 @@ def _pos_embed(w: _Walk, node: Any, p: _Param) -> None:
     """A learnable position embedding added to the tokens (ViT): one D-vector per token."""
     i = 0 if w.val(node.args[1]) is p else 1
     x = w.tensor(node, i, spatial=False)
-    if not p.is_param or not x.tokens or tuple(p.shape[-2:]) != tuple(w.concrete(s) for s in x.shape[1:]):
+    n = 3 if _column(w, x) else 2  # (1, D, L, 1) tokens of costcalc's own build, or (1, L, D)
+    if not p.is_param or not (x.tokens or n == 3) \
+            or tuple(p.shape[-n:]) != tuple(w.concrete(s) for s in x.shape[1:]):
         raise _Skip(f"an add of a parameter of shape {p.shape} (not a position embedding of the tokens)")
     if not supports("pos_embed"):
         _pending("a position embedding", "the layer type pos_embed")
@@ -1164,9 +1206,7 @@ def _permute(w: _Walk, node: Any) -> None:
     v = w.val(node.args[0])
     dims = [int(d) for d in node.args[1]]
     if isinstance(v, _Tokens) and dims == [0, 2, 1]:
-        if not supports("tokens"):
-            _pending("a map's positions as tokens", "the layer type tokens")
-        w.emit(node, "tokens", {}, [v.src], "tokens")
+        _tokens(w, node, v)
         return
     if not isinstance(v, View) or v.flat or len(v.shape) != 4:
         raise _Skip(f"a permutation {dims} costcalc does not follow")
@@ -1177,6 +1217,17 @@ def _permute(w: _Walk, node: Any) -> None:
         w.alias(node, v, shape=w.shape(node), cl=False)
         return
     raise _Skip(f"a permutation {dims} costcalc does not follow")
+
+
+def _tokens(w: _Walk, node: Any, v: _Tokens) -> None:
+    """(1, C, H·W) → (1, H·W, C), or (1, C, H·W, 1): a map's positions as tokens. A map that is
+    one column already (W = 1: tokens in costcalc's own build) is its own token sequence."""
+    if w.concrete(v.src.shape[3]) == 1:
+        w.alias(node, v.src, shape=w.shape(node))
+        return
+    if not supports("tokens"):
+        _pending("a map's positions as tokens", "the layer type tokens")
+    w.emit(node, "tokens", {}, [v.src], "tokens")
 
 
 @dataclass
@@ -1210,7 +1261,14 @@ def _class_token(w: _Walk, node: Any) -> None:
     if len(items) != 2 or not isinstance(first, _Expanded):
         raise _Skip("a concatenation of tokens that is not a class token")
     x = w.val(items[1])
-    if not isinstance(x, View) or not x.tokens or first.param.numel != w.concrete(x.shape[-1]):
+    dim = int(_arg(node, 1, "dim", 0))
+    if isinstance(x, View) and _column(w, x):  # (1, D, L, 1): costcalc's own build of the tokens
+        width, along = x.shape[1], 2
+    elif isinstance(x, View) and x.tokens:
+        width, along = x.shape[-1], 1
+    else:
+        raise _Skip("a class token that does not match the tokens")
+    if first.param.numel != w.concrete(width) or dim % len(x.shape) != along:
         raise _Skip("a class token that does not match the tokens")
     if not supports("class_token"):
         _pending("a class token", "the layer type class_token")
@@ -1237,15 +1295,24 @@ def _expand(w: _Walk, node: Any) -> None:
     raise _Skip("a broadcast of a tensor to a larger shape")
 
 
+def _column(w: _Walk, x: View) -> bool:
+    """A (1, D, L, 1) map: L tokens of width D as costcalc's own PyTorch build lays them out."""
+    return len(x.shape) == 4 and not x.flat and not x.cl and w.concrete(x.shape[3]) == 1
+
+
+def _select_token(w: _Walk, node: Any, x: View) -> None:
+    if not supports("select_token"):
+        _pending("selecting the class token", "the layer type select_token")
+    w.emit(node, "select_token", {}, [x], "select_token")
+
+
 def _select(w: _Walk, node: Any) -> None:
     """``x[:, 0]`` of the tokens: the class token, which the classifier reads (ViT)."""
     x = w.tensor(node, 0, spatial=False)
     dim, index = int(_arg(node, 1, "dim", 0)), int(_arg(node, 2, "index", 0))
     if not x.tokens or dim % 3 != 1 or index != 0:
         raise _Skip(f"a selection of item {index} along dimension {dim}")
-    if not supports("select_token"):
-        _pending("selecting the class token", "the layer type select_token")
-    w.emit(node, "select_token", {}, [x], "select_token")
+    _select_token(w, node, x)
 
 
 #: operators a folded module may contain besides its layers: views and copies, no arithmetic
@@ -1461,6 +1528,239 @@ def _fold_partition_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[An
     return True
 
 
+# ----------------------------------------------------------------------------------------------
+# Self-attention written by hand (timm's Attention, HuggingFace-style q/k/v, costcalc's own build)
+
+#: the operators of attention's scores and context (a module holding one may be self-attention)
+_ATTENTION_CORE = {"aten.scaled_dot_product_attention.default", "aten.matmul.default", "aten.bmm.default",
+                   "aten.einsum.default", "aten.softmax.int", "aten._softmax.default"}
+_SDPA = "aten.scaled_dot_product_attention.default"
+_MATMULS = {"aten.matmul.default", "aten.bmm.default", "aten.einsum.default"}
+_SOFTMAXES = {"aten.softmax.int", "aten._softmax.default"}
+#: a multiply or divide by a number: attention's 1/√(D/h), on Q, on K or on the scores
+_SCALES = {"aten.mul.Tensor", "aten.div.Tensor"}
+#: operators that pass their first argument's values on (views, copies, splits, dropout at eval):
+#: the dataflow of a hand-written attention is followed through them
+_PASS = (_VIEWS - {"aten.sym_size.int"}) | {
+    "aten.unbind.int", "aten.chunk.default", "aten.split.Tensor", "aten.split_with_sizes.default",
+    "aten.flatten.using_ints", "aten.dropout_.default", "aten.feature_dropout.default", "aten.alias.default",
+    "aten.detach.default", "aten.swapaxes.default", "aten.t.default"}
+
+
+def _paths(node: Any) -> list[str]:
+    """The module paths a node runs in, outermost first (the root module and PyTorch's placeholder
+    scopes left out)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return [p for p, _ in stack.values() if isinstance(p, str) and p and not p.startswith("_empty")]
+
+
+def _attention_scopes(nodes: Sequence[Any]) -> set[str]:
+    """For each attention operator (scaled dot-product attention, a matmul, a softmax), the smallest
+    module scope around it that also holds a linear layer: where the projections of a self-attention
+    written by hand would be. Costcalc's own build of ``attention`` spreads the scores, softmax and
+    context over sibling modules; their enclosing ``attention`` module is the scope found."""
+    with_linear: set[str] = set()
+    for n in nodes:
+        if n.op == "call_function" and _op_name(n) == "aten.linear.default":
+            with_linear.update(_paths(n))
+    found: set[str] = set()
+    for n in nodes:
+        if n.op == "call_function" and _op_name(n) in _ATTENTION_CORE:
+            path = next((p for p in reversed(_paths(n)) if p in with_linear), None)
+            if path is not None:
+                found.add(path)
+    return found
+
+
+def _producer(node: Any, inside: set[Any]) -> Any:
+    """The node whose values ``node`` carries: followed back through views, copies and splits
+    inside the module (a node outside the module is returned as it is)."""
+    while hasattr(node, "op") and node in inside and _op_name(node) in _PASS:
+        node = node.args[0]
+    return node
+
+
+def _numel(shape: Sequence[Any]) -> Any:
+    n: Any = 1
+    for s in shape:
+        n = n * s
+    return n
+
+
+def _operands(node: Any) -> list[Any]:
+    """The two tensors of a matmul, bmm or einsum."""
+    if _op_name(node) == "aten.einsum.default":
+        return list(node.args[1])
+    return list(node.args[:2])
+
+
+def _product_macs(w: _Walk, node: Any) -> Any:
+    """Multiply-adds of a matmul / bmm (output elements × the contracted size) or of a two-operand
+    einsum without ellipsis (the product of the sizes of all its indices)."""
+    a, b = _operands(node)
+    if _op_name(node) != "aten.einsum.default":
+        return _numel(w.shape(node)) * w.shape(a)[-1]
+    eq = str(node.args[0]).replace(" ", "")
+    ins = eq.split("->")[0].split(",")
+    if "." in eq or len(ins) != 2:
+        raise ValueError(f"einsum {eq!r}")
+    sizes: dict[str, Any] = {}
+    for letters, t in zip(ins, (a, b)):
+        sizes.update(zip(letters, w.shape(t)))
+    return _numel(sizes.values())
+
+
+def _fold_self_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> str | None:
+    """Self-attention written by hand, whatever the module's class, as costcalc's ``attention``
+    (4·L·D² + 2·L²·D MACs, 4·D² + 4·D params with biases) — only on an exact match: the module
+    reads one tensor x of L tokens of width D (a (1, L, D) sequence, a (1, D, H, W) or channels-last
+    map) and returns one of the same shape; its multiply-adds are exactly the Q, K, V projections of
+    x (one Linear(D, 3D) or three Linear(D, D), biases on all four or none), the scores and context
+    (one ``scaled_dot_product_attention`` without mask, causality or dropout; or Q·Kᵀ, at most one
+    multiply or divide by a number, softmax over the keys and ·V, as matmul, bmm or einsum) and one
+    output projection Linear(D, D) that makes the output; every other operator is a view, a copy or
+    a dropout (the identity at inference). The graph's multiply-adds, computed from its shapes, and
+    its parameters must equal attention's closed forms. The heads come from the scores' shape.
+    Returns None when folded, else why not (said if an attention operator is then refused)."""
+    inside = set(run)
+    tensors = [n for n in run if _has_tensor(n.meta.get("val"))]
+    names = [_op_name(n) for n in tensors]
+    other = sorted({n for n in names if n not in _PASS | _ATTENTION_CORE | _SCALES | {"aten.linear.default"}})
+    if other:
+        return f"it also runs {', '.join(other)}"
+    sources = list(dict.fromkeys(a for n in run for a in _flatten_args(n.args) if hasattr(a, "op")
+                                 and a not in inside and _has_tensor(a.meta.get("val"))
+                                 and not isinstance(w.val(a), _Param)))
+    # (a size computed here, e.g. L = H·W, may be read by later modules: not an output)
+    outputs = [n for n in tensors if any(u not in inside for u in n.users)]
+    if len(sources) != 1:
+        return f"it reads {len(sources)} tensors (self-attention takes query, key and value from one)"
+    x_node, x = sources[0], w.val(sources[0])
+    if not isinstance(x, View) or x.flat:
+        return "its input is not a tensor costcalc follows"
+    if len(outputs) != 1:
+        return f"it returns {len(outputs)} tensors"
+    if x.tokens:
+        L, D = x.shape[1], x.shape[2]
+    elif len(x.shape) == 4:
+        L, D = (x.shape[1] * x.shape[2], x.shape[3]) if x.cl else (x.shape[2] * x.shape[3], x.shape[1])
+    else:
+        return f"its input is a {len(x.shape)}-D tensor"
+    if not same_shape(w.shape(outputs[0]), x.shape):
+        return "its output's shape is not its input's"
+    d = w.concrete(D)
+
+    linears = [n for n, name in zip(tensors, names) if name == "aten.linear.default"]
+    if len(linears) not in (2, 4):
+        return (f"it has {len(linears)} linear layers (self-attention: a fused QKV projection or three, "
+                "and an output projection)")
+    proj = _producer(outputs[0], inside)
+    if proj not in linears:
+        return "its output is not made by its output projection"
+    projections = [n for n in linears if n is not proj]
+    if any(_producer(n.args[0], inside) is not x_node for n in projections):
+        return "a Q, K or V projection does not read the module's input"
+    weights = [w.val(n.args[1]) for n in linears]
+    biases = [w.val(n.args[2]) if len(n.args) > 2 and n.args[2] is not None else None for n in linears]
+    if not all(isinstance(p, _Param) and p.is_param for p in weights + [b for b in biases if b is not None]):
+        return "a projection's weight or bias is not a parameter"
+    if len({b is None for b in biases}) != 1:
+        return "some projections have biases and some do not"
+    fused = len(projections) == 1
+    want = [(3 * d, d)] if fused else [(d, d)] * 3
+    if [w.val(n.args[1]).shape for n in projections] != want or w.val(proj.args[1]).shape != (d, d):
+        return "the projections are not Linear(D, 3D) or 3 × Linear(D, D), and Linear(D, D)"
+
+    sdpas = [n for n, name in zip(tensors, names) if name == _SDPA]
+    products = [n for n, name in zip(tensors, names) if name in _MATMULS]
+    softmaxes = [n for n, name in zip(tensors, names) if name in _SOFTMAXES]
+    scales = [n for n, name in zip(tensors, names) if name in _SCALES]
+    context = _producer(proj.args[0], inside)
+    if sdpas:
+        if len(sdpas) != 1 or products or softmaxes or scales or context is not sdpas[0]:
+            return "its scaled dot-product attention is not exactly between the projections"
+        sdpa = sdpas[0]
+        if _arg(sdpa, 3, "attn_mask", None) is not None:
+            return "scaled dot-product attention with a mask (attn_mask)"
+        if _arg(sdpa, 5, "is_causal", False):
+            return "causal attention (is_causal=True)"
+        if float(_arg(sdpa, 4, "dropout_p", 0.0) or 0.0) != 0.0:
+            return "attention dropout in the graph (dropout_p > 0)"
+        if sdpa.kwargs.get("enable_gqa", False):
+            return "grouped-query attention (enable_gqa=True)"
+        qkv = list(sdpa.args[:3])
+        srcs = [_producer(a, inside) for a in qkv]
+        q, k, v = (w.shape(a) for a in qkv)
+        scores = (*q[:-1], k[-2])
+        core_macs = _numel(scores) * q[-1] + _numel(scores) * v[-1]
+    else:
+        if len(products) != 2 or len(softmaxes) != 1 or len(scales) > 1 or context not in products:
+            return (f"its products are not Q·Kᵀ, softmax, ·V ({len(products)} matmuls, {len(softmaxes)} "
+                    f"softmaxes, {len(scales)} scalings)")
+        for s in scales:
+            numbers = [a for a in s.args[:2] if isinstance(a, (int, float))]
+            if len(numbers) != 1 or (_op_name(s) == "aten.div.Tensor" and s.args[1] is not numbers[0]):
+                return f"{_op_name(s)} that is not a scaling by a number"
+        used_scales: list[Any] = []
+
+        def through_scale(node: Any) -> Any:
+            p = _producer(node, inside)
+            if p in scales:
+                used_scales.append(p)
+                p = _producer(next(a for a in p.args[:2] if hasattr(a, "op")), inside)
+            return p
+
+        softmax = softmaxes[0]
+        ctx_in = [_producer(a, inside) for a in _operands(context)]
+        if softmax not in ctx_in:
+            return "the ·V product does not read the softmax"
+        v_arg = _operands(context)[1 - ctx_in.index(softmax)]
+        score = next(n for n in products if n is not context)
+        if through_scale(softmax.args[0]) is not score:
+            return "the softmax does not read the scores Q·Kᵀ"
+        rank = len(w.shape(softmax))
+        if int(_arg(softmax, 1, "dim", -1)) % rank != rank - 1:
+            return "a softmax that is not over the keys"
+        qk = [through_scale(a) for a in _operands(score)]
+        if len(used_scales) != len(scales):
+            return "a scaling that is not of Q, K or the scores"
+        qkv = [*_operands(score), v_arg]
+        srcs = [*qk, _producer(v_arg, inside)]
+        scores = w.shape(score)
+        core_macs = _product_macs(w, score) + _product_macs(w, context)
+    if any(p not in projections for p in srcs) or len(set(qkv)) != 3 \
+            or (not fused and set(srcs) != set(projections)):
+        return "query, key and value are not the three projections of the one input (not self-attention)"
+
+    heads = int(w.concrete(_numel(scores[:-2])))  # batch 1: the scores are (1, h, L, L) or (h, L, L)
+    if heads < 1 or d % heads:
+        return f"{heads} heads do not divide the width {d}"
+    macs = sum((_numel(w.shape(n)[:-1]) * p.shape[0] * p.shape[1] for n, p in zip(linears, weights)), 0)
+    if not same_size(macs + core_macs, 4 * L * D * D + 2 * L * L * D):
+        return "its multiply-adds are not attention's 4·L·D² + 2·L²·D"
+    bias = biases[0] is not None
+    params = weights + [b for b in biases if b is not None]
+    if sum(p.numel for p in params) != 4 * d * d + (4 * d if bias else 0):
+        return "its parameters are not attention's 4·D² + 4·D (4·D² without biases)"
+    if not supports("attention", "heads", "bias"):
+        _pending("multi-head attention", "the layer type attention")
+    w.use(*params)
+    w.emit(outputs[0], "attention", {"heads": heads} if bias else {"heads": heads, "bias": False}, [x],
+           "attention", cl=x.cl, scope=scope)
+    return None
+
+
+def _attention_alone(w: _Walk, node: Any) -> None:
+    """Scaled dot-product attention, or a matrix product, that is not inside a module folded into
+    ``attention``: refused by name (costcalc has no type for either on its own)."""
+    if _op_name(node) == _SDPA:
+        raise _Skip("scaled dot-product attention on its own: costcalc's attention type holds the QKV "
+                    "and output projections too, so it is counted only where one module does exactly "
+                    "those and the attention (folded into attention)")
+    raise _Skip("a matrix product: costcalc has no matmul type (attention's Q·Kᵀ and ·V are counted "
+                "only inside a self-attention module folded into attention)")
+
+
 #: module class → whole-module fold (attention: its dozens of ATen views are one costcalc layer)
 MODULE_FOLDS: dict[str, Callable[[_Walk, tuple[str, ...], Sequence[Any]], bool]] = {
     "MultiheadAttention": _fold_attention,
@@ -1557,8 +1857,11 @@ OPS: dict[str, Callable[[_Walk, Any], None]] = {
     "aten.upsample_bilinear2d.default": _upsample("bilinear"),
     "aten.softmax.int": _softmax,
     "aten._softmax.default": _softmax,
-    # operators whose costcalc types are on their way: an explicit error that names the type
-    "aten.scaled_dot_product_attention.default": needs("attention", "attention"),
+    # attention outside a folded module, a product of two tensors: refused by name, never a zero
+    "aten.scaled_dot_product_attention.default": _attention_alone,
+    "aten.matmul.default": _attention_alone,
+    "aten.bmm.default": _attention_alone,
+    "aten.einsum.default": _attention_alone,
 }
 
 
