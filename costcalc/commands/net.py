@@ -44,7 +44,10 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
     from costcalc.render import emit
     from costcalc.results import load_network, unknown_layers, unknown_sentence
 
-    source, file = spec, None
+    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"),
+                           {"--params weights": params_view != "torch", "--human": human, "--assume": bool(assume),
+                            "--exact": exact})
+    source, file = spec, None  # a model is imported once the options are known to be valid
     if spec.lower().endswith(".onnx") or (":" in spec and not os.path.exists(spec)):
         from costcalc.importer import document_from_argument
 
@@ -52,9 +55,6 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         source, file = document_from_argument(spec, notes)
         for note in notes:
             click.echo(f"note: {note}", err=True)
-    train = train_settings(mode, batch, optimizer, fmt, ("table", "json", "csv"),
-                           {"--params weights": params_view != "torch", "--human": human, "--assume": bool(assume),
-                            "--exact": exact})
     if train is not None:
         from costcalc.render.training import echo_net_train
         from costcalc.spec import build_spec, load_spec
@@ -68,5 +68,6 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         click.echo(f"warning: {unknown_sentence(network.unknown)}", err=True)
     emit("net", fmt, network, make_view(units, params_view, dtype_bytes, human, depth=depth, top=top,
                                         by_type=by_type))
+
 
 COMMANDS = (net,)
