@@ -151,3 +151,23 @@ def test_import_small_models(make, size: int) -> None:  # type: ignore[no-untype
     with torch.no_grad(), counter:
         model.to("meta")(torch.zeros(1, 3, size, size, device="meta"))
     assert (got.macs, got.params) == (counter.get_total_flops() // 2, sum(p.numel() for p in model.parameters()))
+
+
+def test_symbolic_size_states_where_windows_tile_it() -> None:
+    """At a symbolic size the closed form assumes the window divides the map (no padding) and says
+    so, in the exact form too (torchvision pads only where the window does not divide). At R = 14
+    with w = 7: L = 196 tokens of C = 32, MACs = 4·L·C² + 2·L·w²·C; at R = 15 the map is padded to
+    21 × 21 (L = 441), where the closed form does not hold."""
+    import sympy
+
+    import costcalc
+
+    doc = {"name": "w", "vars": {"R": 14}, "input": ["R", "R", 32],
+           "layers": [{"type": "window_attention", "heads": 2, "window": 7}]}
+    net = costcalc.net(doc, R="R")
+    assert "R is a multiple of 7" in net.conditions.sentence()
+    assert net.holds(R=14) is True and net.holds(R=21) is True and net.holds(R=15) is False
+    r = sympy.Symbol("R", positive=True)
+    assert sympy.sympify(net.formula("macs")).subs(r, 14) == 4 * 196 * 32**2 + 2 * 196 * 49 * 32
+    assert net.exact_form().holds(R=15) is False
+    assert costcalc.net(doc, R=15).totals.macs == 4 * 441 * 32**2 + 2 * 441 * 49 * 32 == 3_189_312

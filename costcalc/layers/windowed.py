@@ -47,7 +47,7 @@ from costcalc.layers.base import Block, Builder, DimError, Leaf, dim, opt, regis
 from costcalc.layers.norm import LayerNorm
 from costcalc.layers.primitives import ACTIVATIONS, Add
 from costcalc.layers.transformer import MLP, AttentionSoftmax, Linear, _check_heads
-from costcalc.num import Num, div, is_int
+from costcalc.num import Num, div, is_int, note_rounding
 
 #: Swin V2's multiplier of the sigmoid of its continuous position bias (``16 * sigmoid(bias)``)
 CPB_SCALE = 16
@@ -55,9 +55,12 @@ CPB_SCALE = 16
 
 def padded(size: Num, window: Num) -> Num:
     """``size`` rounded up to a multiple of ``window`` (torchvision pads the map so that the
-    windows tile it). A symbolic size is taken to be a multiple already (see the module doc)."""
+    windows tile it). A symbolic size is taken to be a multiple already, and that is recorded as
+    the condition where the closed form holds (``size/window`` an integer), in the exact form
+    too: padding adds a copy and its crop only where it is needed, which a polynomial cannot say."""
     if is_int(size) and is_int(window):
         return -(-size // window) * window
+    note_rounding(div(size, window))
     return size
 
 

@@ -122,7 +122,7 @@ def exact_sentence(net: Any) -> str:
     kept = "PyTorch's floors kept as ⌈…⌉/⌊…⌋ terms"
     derived = [a.text for a in net.conditions.derived()]
     if derived:
-        return f"exact ({kept}) wherever {' and '.join(derived)} (a block's structure assumes these differ)"
+        return f"exact ({kept}) wherever {' and '.join(derived)} (a block's structure depends on these: a shortcut kept, a window padded)"
     return f"exact for every value of {', '.join(net.conditions.symbols)} ({kept})"
 
 
