@@ -11,7 +11,7 @@
 (c) scaling: generated specs of 1,000 / 10,000 / 100,000 layers, API-level load + evaluation;
 (d) symbolic: the closed-form total of ResNet-50 with ``--set resolution=R``.
 
-Timings only ever live here, never in the test suite (DESIGN.md §4).
+Timings only ever live here, never in the test suite.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ METRICS: tuple[str, ...] = NAMES
 #: dimensions of the input shape every type accepts
 SHAPE_DIMS: tuple[str, ...] = ("H", "W", "N")
 
-#: the dimension symbols of DESIGN.md §2, always available in an expression
+#: the dimension symbols (README.md), always available in an expression
 DIM_SYMBOLS: tuple[str, ...] = ("H", "W", "N", "M", "K", "G", "T", "B", "S")
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -1,6 +1,6 @@
 """The counting contract as data: shapes and the cost of one layer.
 
-See DESIGN.md §1. Every field is an exact ``int`` or a sympy expression; no floats.
+See the counting contract in README.md. Every field is an exact ``int`` or a sympy expression; no floats.
 """
 
 from __future__ import annotations

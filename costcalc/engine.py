@@ -1,6 +1,6 @@
 """Evaluate layers and blocks: rows of costs, exact numbers, symbolic formulas and ratios.
 
-The same cost rules serve both worlds (DESIGN.md §3 principle 2): :func:`walk` is called with int
+The same cost rules serve both worlds (exact ints and sympy formulas): :func:`walk` is called with int
 shapes and dimensions for numbers, and with sympy symbols for formulas. sympy is imported only by
 :func:`symbol` and the functions that need formulas.
 """

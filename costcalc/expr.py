@@ -1,7 +1,7 @@
 """Safe, exact evaluation of the arithmetic in spec values and on the command line.
 
 Spec values such as ``64*alpha``, ``make_divisible(32*alpha, 8)`` or ``2 if i == 0 else 1`` are
-*data* (DESIGN.md, principle 4): they are parsed with :func:`ast.parse` and evaluated by walking
+*data*, never code: they are parsed with :func:`ast.parse` and evaluated by walking
 the tree; nothing from the text is ever executed (no ``eval``/``exec``/``sympify``/``parse_expr``).
 
 Allowed grammar (everything else is rejected with :class:`~costcalc.errors.ExprError`)::

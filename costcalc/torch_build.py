@@ -1,7 +1,7 @@
 """costcalc descriptions as PyTorch modules, and PyTorch's own counts of them.
 
 :func:`to_torch` turns a layer, a block or a network spec into the equivalent ``torch.nn.Module``
-(DESIGN.md §1: costcalc's ``params`` are defined as ``sum(p.numel())`` of this module, its ``macs``
+(the counting contract in README.md: costcalc's ``params`` are defined as ``sum(p.numel())`` of this module, its ``macs``
 as ``FlopCounterMode`` total / 2). :func:`verify_layer` and :func:`verify_network` run one forward
 pass on a zero tensor under ``torch.utils.flop_counter.FlopCounterMode`` and compare, row by row,
 costcalc's numbers with PyTorch's.

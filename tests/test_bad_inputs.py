@@ -1,6 +1,6 @@
 """Bad input: every case in ``tests/bad_inputs/`` (plus command-line cases) gives its exact one-line
 message and exit status, and hostile input is refused quickly, in bounded memory, without running
-anything from it (issue 6).
+anything from it.
 
 Exit statuses (README "Exit statuses"): 0 success, 1 analysis error (bad spec contents),
 2 usage error (bad options or arguments, including ``--set``), 3 internal error (a bug: never

@@ -1,7 +1,7 @@
-"""Big valid input (issue 6): specs with 10,000 layers after repeats evaluate correctly.
+"""Big valid input: specs with 10,000 layers after repeats evaluate correctly.
 
 Expected totals are closed forms written out here (H·W·N·M for a 1×1 conv, H·W·N·K² for a
-depthwise conv, DESIGN.md §2), not costcalc's own output. No timing assertions (DESIGN.md §4):
+depthwise conv), not costcalc's own output. No timing assertions:
 these run in a few seconds; benchmarks/ is the place for timings.
 """
 

@@ -1,4 +1,4 @@
-"""Fuzzing the command line with hypothesis (issue 6).
+"""Fuzzing the command line with hypothesis.
 
 The invariant, for any spec file and any ``costcalc layer`` argument list: exit status 0 with
 output, or exactly one ``Error: ...`` line with exit status 1 or 2 (click's own usage errors: a

@@ -969,7 +969,7 @@ def test_stride1_unit_symbolic_channels() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# PyTorch's own counters on hand-written equivalent modules (DESIGN.md §1's definition)
+# PyTorch's own counters on hand-written equivalent modules (the counting contract's definition)
 
 
 def _torch_counts(module: Any, h: int, w: int, c: int) -> tuple[int, int]:

@@ -78,7 +78,7 @@ def test_tiny_network_counted_by_hand(tmp_path: Path) -> None:
 
 
 def test_tiny_network_other_counts_by_hand(tmp_path: Path) -> None:
-    """The columns besides MACs and params, layer by layer (DESIGN.md §1): BatchNorm 2 ops per
+    """The columns besides MACs and params, layer by layer (the counting contract in README.md): BatchNorm 2 ops per
     element, ReLU 1 comparison, residual add 1 op, average pool H·W ops per output, FC bias 1 op;
     memory = elements read + written (+ params) per layer. Independent of the rows-sum checks below."""
     stem, mid, half = 16 * 16 * 16, 16 * 16 * 32, 8 * 8 * 16  # output elements of stem, expand, first dw

@@ -1,6 +1,6 @@
 """The fast paths stay fast by construction, and stay identical to the slow ones.
 
-No timings here (DESIGN.md §4: timing belongs in ``benchmarks/``). These tests pin down the
+No timings here (timing belongs in ``benchmarks/``). These tests pin down the
 *structure* that makes costcalc fast, each one something a refactor could silently undo:
 
 - the numeric path (API and every CLI output) never imports sympy;

@@ -323,7 +323,7 @@ def test_shufflenet_v2_concat_and_shuffle() -> None:
 
 
 def test_activation_counts_in_a_network(tmp_path: Path) -> None:
-    """Per element (DESIGN.md §1): ReLU6 min(max(x, 0), 6) 2 comparisons; hard-sigmoid relu6(x + 3)/6
+    """Per element (the counting contract in README.md): ReLU6 min(max(x, 0), 6) 2 comparisons; hard-sigmoid relu6(x + 3)/6
     2 comparisons + 2 ops; hard-swish x·relu6(x + 3)/6 2 + 3; sigmoid 1/(1 + exp(−x)) 3 ops; SiLU
     x·sigmoid(x) 4; GELU x·(1 + erf(x/√2))/2 5. Each acts on 8×8×4 = 256 elements."""
     p = tmp_path / "acts.yaml"

@@ -3,7 +3,7 @@
 A *leaf* layer (conv, batchnorm, add, ...) knows its output shape and its :class:`~costcalc.cost.Cost`.
 A *block* (separable, bottleneck, ...) knows how it expands into named children; its cost is the
 sum of theirs. Both are small frozen dataclasses whose fields are the layer's dimensions, named by
-the symbols of DESIGN.md §2 (``M`` output channels, ``K`` kernel, ``S`` stride, ``G`` groups, ...).
+the dimension symbols of the README (``M`` output channels, ``K`` kernel, ``S`` stride, ``G`` groups, ...).
 
 Every type is registered by name with :func:`register`; variants are registrations of one class
 with some fields fixed (``pointwise`` is ``conv`` with ``K=1``), never copies of code.

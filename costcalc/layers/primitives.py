@@ -1,7 +1,7 @@
 """Layers without multiply-adds: normalization, activations, pooling, merges, channel shuffles.
 
 None of these count toward ``macs``; each has its own ``elementwise`` / ``comparisons`` /
-``memory`` counts instead (DESIGN.md §1), so that nothing is silently zero.
+``memory`` counts instead (the counting contract in README.md), so that nothing is silently zero.
 """
 
 from __future__ import annotations
