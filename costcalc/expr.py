@@ -519,7 +519,9 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
             return bool(a == b)
         import sympy  # lazy: only reached when a value already is a sympy object
 
-        diff = sympy.simplify(sympy.sympify(a, strict=True) - sympy.sympify(b, strict=True)) \
+        from costcalc.num import to_sympy
+
+        diff = sympy.simplify(to_sympy(a) - to_sympy(b)) \
             if not isinstance(a, bool) and not isinstance(b, bool) else None
         if diff is not None and diff.is_zero is not None:
             return bool(diff.is_zero)

@@ -100,7 +100,7 @@ def to_sympy(x: Any) -> Any:
     evaluate it as code). Every conversion to sympy in costcalc goes through here."""
     import sympy
 
-    return sympy.sympify(x, strict=True)
+    return sympy.sympify(x, strict=True)  # safe: strict=True refuses strings; only numbers and sympy objects
 
 
 def _sym(x: Num) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from costcalc.errors import CostcalcError
+from costcalc.num import to_sympy
 
 #: activations costcalc can append to a convolution (``act:``) and has as layers of their own
 ACTIVATION_TYPES = ("relu", "relu6", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh")
@@ -240,19 +241,6 @@ def _atom(s: str) -> str:
 Handler = Callable[[Any, Any], None]
 
 
-def supports(type_name: str, *field_names: str) -> bool:
-    """Whether costcalc has layer type ``type_name`` with ``field_names`` (types and fields that
-    are not on this version's registry make an import an explicit unsupported-op error)."""
-    from costcalc.layers.base import REGISTRY, _load
-
-    _load()
-    lt = REGISTRY.get(type_name)
-    if lt is None:
-        return False
-    names = getattr(lt, "fields", None) or lt.params
-    return all(f in names for f in field_names)
-
-
 def pair(v: Sequence[int] | int) -> int | list[int]:
     """A kernel/stride/padding/dilation as a spec value: one number when square, else [h, w]."""
     if isinstance(v, (list, tuple)):
@@ -360,7 +348,7 @@ def same_size(a: Any, b: Any) -> bool:
     try:
         import sympy
 
-        ea, eb = sympy.sympify(a, strict=True), sympy.sympify(b, strict=True)
+        ea, eb = to_sympy(a), to_sympy(b)
         if sympy.simplify(ea - eb) == 0:
             return True
         symbols = sorted(ea.free_symbols | eb.free_symbols, key=str)
@@ -431,8 +419,6 @@ def fold_se(graph: Graph) -> int:
     become one, in their common module; costcalc's ``se`` expands into the same layers (pool, conv,
     activation, conv, gate, channel multiply), so every count is unchanged. Returns how many were
     folded."""
-    if not supports("se", "B", "act", "gate", "bias"):
-        return 0
     uses: dict[int, int] = {}
     for op in graph.ops:
         for t in op.inputs:
@@ -442,7 +428,7 @@ def fold_se(graph: Graph) -> int:
     drop: set[int] = set()
     folded = 0
     for m in graph.ops:
-        if m.type not in ("mul", "channel_mul") or len(m.inputs) != 2:
+        if m.type != "mul" or len(m.inputs) != 2:
             continue
         x, g = m.inputs
         f2 = g.producer

@@ -39,7 +39,6 @@ from costcalc.importer.ir import (
     same_shape,
     same_size,
     shape_text,
-    supports,
     transpose,
 )
 
@@ -618,8 +617,6 @@ def _matmul(w: _Walk, node: _Node) -> None:
         raise _Skip("a product of two activations (attention) or with a computed matrix")
     f, m = _dims(v)
     if x.cl:  # nn.Linear on every position of a channels-last map (ConvNeXt)
-        if not supports("linear", "M", "bias"):
-            _pending("a linear layer per position", "the layer type linear")
         if x.shape[-1] != f:
             raise _Skip(f"a matrix of {f} rows on {x.shape[-1]} channels")
         w.emit(node, "linear", {"M": m, "bias": False}, [x], "linear", cl=True)
@@ -719,8 +716,6 @@ def _conv_transpose(w: _Walk, node: _Node) -> None:
     uneven = [f"{k}={v}" for k, v in values.items() if len(v) != 2 or v[0] != v[1]]
     if uneven:
         raise _Skip(f"a transposed convolution with {', '.join(uneven)} (costcalc's conv_transpose is square)")
-    if not supports("conv_transpose", "M", "K", "S", "P", "output_padding", "D", "G", "bias"):
-        _pending("a transposed convolution", "the layer type conv_transpose")
     defaults = {"K": 3, "S": 1, "P": 0, "output_padding": 0, "D": 1}
     fields: dict[str, Any] = {"M": int(m_per_group) * g}
     fields.update({k: int(v[0]) for k, v in values.items() if v[0] != defaults[k]})
@@ -779,8 +774,6 @@ def _resize(w: _Walk, node: _Node) -> None:
         raise _Skip("resizing without scales or sizes costcalc can read")
     if kh != kw or kh < 1:
         raise _Skip(f"upsampling by {kh} along H and {kw} along W (costcalc's upsample has one scale)")
-    if not supports("upsample", "scale", "mode", "align_corners"):
-        _pending("upsampling", "the layer type upsample")
     fields: dict[str, Any] = {} if kh == 2 else {"scale": kh}
     if mode == "linear":
         fields["mode"] = "bilinear"
@@ -805,8 +798,6 @@ def _group_norm(w: _Walk, node: _Node) -> None:
     if scale is None or bias is None or scale.numel != c or bias.numel != c:
         raise _Skip(f"a group norm whose scale and bias are not per channel ({c}): opset 18's per-group "
                     "affine parameters are not costcalc's γ and β")
-    if not supports("groupnorm", "G"):
-        _pending("group normalisation", "the layer type groupnorm")
     w.emit(node, "groupnorm", {"G": g}, [x], "gn")
 
 
@@ -832,8 +823,6 @@ def _group_norm_pattern(w: _Walk, node: _Node) -> None:
     gamma, beta = w.weight(node, 2, "scale"), w.weight(node, 3, "bias")
     if gamma is None or beta is None or gamma.numel != c or beta.numel != c:
         raise _Skip(f"a group norm whose affine parameters are not one per channel ({c})")
-    if not supports("groupnorm", "G"):
-        _pending("group normalisation", "the layer type groupnorm")
     w.emit(node, "groupnorm", {"G": g}, [x], "gn")
 
 
@@ -859,8 +848,6 @@ def _softmax(w: _Walk, node: _Node) -> None:
     if not ok:
         raise _Skip(f"a softmax over axis {axis} of a {rank}-D tensor (opset {w.opset}; costcalc's softmax is over "
                     "the channels at each position)")
-    if not supports("softmax"):
-        _pending("a softmax", "the layer type softmax")
     w.emit(node, "softmax", {}, [x], "softmax", flat=x.flat, cl=x.cl)
 
 
@@ -871,8 +858,6 @@ def _pool_fields(node: _Node, type_: str, k: list[int], s: list[int], p: list[in
     if pair(p) != 0:
         fields["P"] = pair(p)
     if _attr(node, "ceil_mode", 0):
-        if not supports(type_, "ceil_mode"):
-            _pending("ceil_mode pooling", f"the {type_} field ceil_mode")
         fields["ceil_mode"] = True
     if needs_pairs(*fields.values()):
         from costcalc.importer.torch_import import supports_pairs
@@ -902,11 +887,8 @@ def _avgpool(w: _Walk, node: _Node) -> None:
     if pair(p) != 0:
         # zeros a Pad put there are averaged over, as count_include_pad does
         include = bool(_attr(node, "count_include_pad", 0)) or (ph, pw) != (0, 0)
-        if supports("avgpool", "count_include_pad"):
-            if not include:
-                fields["count_include_pad"] = False
-        elif not include:
-            _pending("average pooling that excludes padding", "the avgpool field count_include_pad")
+        if not include:
+            fields["count_include_pad"] = False
     w.emit(node, "avgpool", fields, [x], "avgpool")
 
 
@@ -981,10 +963,7 @@ def _mul(w: _Walk, node: _Node) -> None:
         x, g = g, x
     elif not (is_gate(g.shape) or same_shape(x.shape, g.shape)):
         raise _Skip(f"a broadcasting multiply of {shape_text(x.shape)} and {shape_text(g.shape)}")
-    t = next((t for t in ("mul", "channel_mul") if supports(t)), None)
-    if t is None:
-        _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
-    w.emit(node, t, {}, [x, g], "mul")
+    w.emit(node, "mul", {}, [x, g], "mul")
 
 
 def _layer_scale(w: _Walk, node: _Node, x: View, p: Any) -> None:
@@ -996,8 +975,6 @@ def _layer_scale(w: _Walk, node: _Node, x: View, p: Any) -> None:
         n *= d
     if n != c or n <= 1 or x.flat:
         raise _Skip(f"a multiply by a constant of shape {list(dims)} (a layer scale has one value per channel)")
-    if not supports("layer_scale"):
-        _pending("a per-channel scale", "the layer type layer_scale")
     w.emit(node, "layer_scale", {}, [x], "layer_scale", cl=x.cl)
 
 
@@ -1009,8 +986,6 @@ def _layer_norm(w: _Walk, node: _Node) -> None:
     if not x.cl or axis % len(x.shape) != len(x.shape) - 1 or scale is None or bias is None \
             or scale.dims[-1:] != (x.shape[-1],):
         raise _Skip("a layer norm that is not over the channels at each position, with scale and bias")
-    if not supports("layernorm"):
-        _pending("layer normalisation", "the layer type layernorm")
     w.emit(node, "layernorm", {}, [x], "ln", cl=True)
 
 
@@ -1356,16 +1331,6 @@ def _constant_of_shape(w: _Walk, node: _Node) -> None:
     if n > SMALL * SMALL:
         raise _Skip("a large constant tensor built at run time")
     w.values[node.outputs[0]] = _Const(np.full([int(d) for d in shape.values], fill[0], dtype=fill.dtype))
-
-
-def _needs(type_name: str, what: str) -> Callable[[_Walk, _Node], None]:
-    def handler(w: _Walk, node: _Node) -> None:
-        if supports(type_name):
-            raise _Skip(f"{what}: costcalc has the type {type_name}, but the importer does not map this "
-                        "operator to it yet")
-        _pending(what, f"the layer type {type_name}")
-
-    return handler
 
 
 #: ONNX operator → handler (extend by adding an entry)

@@ -44,7 +44,6 @@ from costcalc.importer.ir import (
     same_shape,
     same_size,
     shape_text,
-    supports,
     transpose,
 )
 
@@ -661,8 +660,6 @@ def _linear(w: _Walk, node: Any) -> None:
     m, f = weight.shape
     if (x.cl and len(x.shape) == 4) or (x.tokens and w.concrete(x.shape[1]) > 1):
         # nn.Linear on every position (ConvNeXt's channels-last block) or every token (ViT)
-        if not supports("linear", "M", "bias"):
-            _pending("a linear layer per position", "the layer type linear")
         if not same_size(x.shape[-1], f):
             raise _Skip(f"a linear layer on {f} features of a tensor with {x.shape[-1]}")
         w.use(weight, bias)
@@ -762,8 +759,6 @@ def _conv_transpose(w: _Walk, node: Any) -> None:
     uneven = [f"{k}={v}" for k, v in values.items() if v[0] != v[1]]
     if uneven:
         raise _Skip(f"a transposed convolution with {', '.join(uneven)} (costcalc's conv_transpose is square)")
-    if not supports("conv_transpose", "M", "K", "S", "P", "output_padding", "D", "G", "bias"):
-        _pending("a transposed convolution", "the layer type conv_transpose")
     defaults = {"K": 3, "S": 1, "P": 0, "output_padding": 0, "D": 1}
     fields: dict[str, Any] = {"M": m_per_group * groups}
     fields.update({k: v[0] for k, v in values.items() if v[0] != defaults[k]})
@@ -809,8 +804,6 @@ def _upsample(mode: str) -> Callable[[_Walk, Any], None]:
         sw = _scale(w, "W", x.shape[3], out[3], scales[-1])
         if sh != sw:
             raise _Skip(f"upsampling by {sh} along H and {sw} along W (costcalc's upsample has one scale)")
-        if not supports("upsample", "scale", "mode", "align_corners"):
-            _pending("upsampling", "the layer type upsample")
         fields: dict[str, Any] = {} if sh == 2 else {"scale": sh}
         if mode != "nearest":
             fields["mode"] = mode
@@ -831,8 +824,6 @@ def _group_norm(w: _Walk, node: Any) -> None:
     weight, bias = w.param(node, 1 if native else 2, "weight"), w.param(node, 2 if native else 3, "bias")
     if weight is None or bias is None:
         raise _Skip("a group norm without affine parameters (costcalc counts γ and β)")
-    if not supports("groupnorm", "G"):
-        _pending("group normalisation", "the layer type groupnorm")
     w.use(weight, bias)
     out = w.emit(node, "groupnorm", {"G": groups}, [x], "gn")
     if native:
@@ -853,8 +844,6 @@ def _softmax(w: _Walk, node: Any) -> None:
     elif not ((rank in (2, 4) and not x.cl and dim == 1) or (x.cl and dim == 3) or (x.tokens and dim == 2)):
         raise _Skip(f"a softmax over dimension {dim} of a {rank}-D tensor (costcalc's softmax is over the "
                     "channels at each position)")
-    if not supports("softmax"):
-        _pending("a softmax", "the layer type softmax")
     w.emit(node, "softmax", {}, [x], "softmax", flat=x.flat, cl=x.cl)
 
 
@@ -866,8 +855,6 @@ def _pool_fields(w: _Walk, node: Any, k: list[int], s: list[int], p: list[int], 
     if pair(p) != 0:
         fields["P"] = pair(p)
     if ceil:
-        if not supports(type_, "ceil_mode"):
-            _pending("ceil_mode pooling", f"the {type_} field ceil_mode")
         fields["ceil_mode"] = True
     if needs_pairs(*fields.values()) and not supports_pairs(type_):
         _pending("a non-square pooling window", f"[h, w] values in {type_}")
@@ -894,8 +881,6 @@ def _avgpool(w: _Walk, node: Any) -> None:
     p = _ints(_arg(node, 3, "padding", 0))
     fields = _pool_fields(w, node, k, s, p, bool(_arg(node, 4, "ceil_mode", False)), "avgpool")
     if not _arg(node, 5, "count_include_pad", True) and pair(p) != 0:
-        if not supports("avgpool", "count_include_pad"):
-            _pending("average pooling that excludes padding", "the avgpool field count_include_pad")
         fields["count_include_pad"] = False
     w.emit(node, "avgpool", fields, [x], "avgpool")
 
@@ -906,8 +891,6 @@ def _adaptive_avg(w: _Walk, node: Any) -> None:
     if out == [1, 1]:
         w.emit(node, "global_avgpool", {}, [x], "avgpool")
         return
-    if not supports("adaptive_avgpool", "out"):
-        _pending(f"adaptive average pooling to {out[0]}×{out[1]}", "the layer type adaptive_avgpool")
     w.emit(node, "adaptive_avgpool", {"out": pair(out)}, [x], "avgpool")
 
 
@@ -952,13 +935,6 @@ def _add(w: _Walk, node: Any) -> None:
     w.emit(node, "add", {}, [a, b], "add", flat=a.flat, cl=a.cl)
 
 
-def _mul_type() -> str | None:
-    for t in ("mul", "channel_mul"):
-        if supports(t):
-            return t
-    return None
-
-
 def _mul(w: _Walk, node: Any) -> None:
     if not all(hasattr(a, "op") for a in node.args[:2]):
         raise _Skip("a multiply by a constant")
@@ -974,10 +950,7 @@ def _mul(w: _Walk, node: Any) -> None:
     elif not (is_gate(b.shape) or same_shape(a.shape, b.shape)):
         raise _Skip(f"a broadcasting multiply of {shape_text(w._concrete_shape(a.shape))} and "
                     f"{shape_text(w._concrete_shape(b.shape))}")
-    t = _mul_type()
-    if t is None:
-        _pending("an elementwise multiply (squeeze-and-excitation)", "a mul layer type")
-    w.emit(node, t, {}, [a, b], "mul")
+    w.emit(node, "mul", {}, [a, b], "mul")
 
 
 def _cat(w: _Walk, node: Any) -> None:
@@ -1035,8 +1008,6 @@ def _reshape(w: _Walk, node: Any) -> None:
     if isinstance(r, str):
         raise _Skip(r)
     if isinstance(r, Shuffle) and r.stage == 3:
-        if not supports("channel_shuffle"):
-            _pending("a channel shuffle", "the layer type channel_shuffle")
         w.emit(node, "channel_shuffle", {"G": r.groups}, [r.src], "channel_shuffle")
         return
     w.values[node] = r
@@ -1180,8 +1151,6 @@ def _layer_scale(w: _Walk, node: Any, p: _Param) -> None:
     c = x.shape[-1] if x.cl or x.tokens else x.shape[1]
     if not p.is_param or p.numel != c or len(x.shape) not in (3, 4):
         raise _Skip(f"a multiply by a parameter of shape {p.shape} (a layer scale has one value per channel)")
-    if not supports("layer_scale"):
-        _pending("a per-channel scale", "the layer type layer_scale")
     w.use(p)
     w.emit(node, "layer_scale", {}, [x], "layer_scale", cl=x.cl)
 
@@ -1194,8 +1163,6 @@ def _pos_embed(w: _Walk, node: Any, p: _Param) -> None:
     if not p.is_param or not (x.tokens or n == 3) \
             or tuple(p.shape[-n:]) != tuple(w.concrete(s) for s in x.shape[1:]):
         raise _Skip(f"an add of a parameter of shape {p.shape} (not a position embedding of the tokens)")
-    if not supports("pos_embed"):
-        _pending("a position embedding", "the layer type pos_embed")
     w.use(p)
     w.emit(node, "pos_embed", {}, [x], "pos_embed")
 
@@ -1225,8 +1192,6 @@ def _tokens(w: _Walk, node: Any, v: _Tokens) -> None:
     if w.concrete(v.src.shape[3]) == 1:
         w.alias(node, v.src, shape=w.shape(node))
         return
-    if not supports("tokens"):
-        _pending("a map's positions as tokens", "the layer type tokens")
     w.emit(node, "tokens", {}, [v.src], "tokens")
 
 
@@ -1248,8 +1213,6 @@ def _layer_norm(w: _Walk, node: Any) -> None:
                     "channels at each position)")
     if weight is None or bias is None:
         raise _Skip("a layer norm without affine parameters (costcalc counts γ and β)")
-    if not supports("layernorm"):
-        _pending("layer normalisation", "the layer type layernorm")
     w.use(weight, bias)
     w.emit(node, "layernorm", {}, [x], "ln", cl=x.cl)
 
@@ -1270,8 +1233,6 @@ def _class_token(w: _Walk, node: Any) -> None:
         raise _Skip("a class token that does not match the tokens")
     if first.param.numel != w.concrete(width) or dim % len(x.shape) != along:
         raise _Skip("a class token that does not match the tokens")
-    if not supports("class_token"):
-        _pending("a class token", "the layer type class_token")
     w.use(first.param)
     w.emit(node, "class_token", {}, [x], "class_token")
 
@@ -1301,8 +1262,6 @@ def _column(w: _Walk, x: View) -> bool:
 
 
 def _select_token(w: _Walk, node: Any, x: View) -> None:
-    if not supports("select_token"):
-        _pending("selecting the class token", "the layer type select_token")
     w.emit(node, "select_token", {}, [x], "select_token")
 
 
@@ -1334,8 +1293,6 @@ def _fold_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -> boo
         return False
     if any(n not in _VIEWS | {"aten.linear.default", "aten.scaled_dot_product_attention.default"} for n in names):
         return False
-    if not supports("attention", "heads", "bias"):
-        _pending("multi-head attention", "the layer type attention")
     sources = {a for n in run for a in _flatten_args(n.args) if hasattr(a, "op") and a not in inside}
     views = [w.val(a) for a in sources if isinstance(w.val(a), View)]
     params = [w.val(a) for a in sources if isinstance(w.val(a), _Param)]
@@ -1414,8 +1371,6 @@ def _fold_window_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any])
     x = views[0]
     if not x.cl or len(x.shape) != 4:
         return False
-    if not supports("window_attention", "heads", "window", "shift", "bias", "v2", "cpb"):
-        _pending("windowed attention", "the layer type window_attention")
     c = w.concrete(x.shape[-1])
     qkv_w, proj_w = _params_named(params, "qkv.weight"), _params_named(params, "proj.weight")
     qkv_b, proj_b = _params_named(params, "qkv.bias"), _params_named(params, "proj.bias")
@@ -1472,8 +1427,6 @@ def _fold_patch_merging(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) ->
     x = views[0]
     if not x.cl or len(x.shape) != 4:
         return False
-    if not supports("patch_merging", "M", "v2"):
-        _pending("Swin's patch merging", "the layer type patch_merging")
     c = w.concrete(x.shape[-1])
     weight = _params_named(params, "reduction.weight")
     if weight is None or weight.shape[1] != 4 * c:
@@ -1502,8 +1455,6 @@ def _fold_partition_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[An
     x = views[0]
     if x.cl or x.flat or len(x.shape) != 4:
         return False
-    if not supports("partition_attention", "heads", "window", "B", "act", "grid"):
-        _pending("MaxViT's partition attention", "the layer type partition_attention")
     gelu = next(n for n in run if _op_name(n) == "aten.gelu.default")
     if _arg(gelu, 1, "approximate", "none") != "none":
         return False
@@ -1742,8 +1693,6 @@ def _fold_self_attention(w: _Walk, scope: tuple[str, ...], run: Sequence[Any]) -
     params = weights + [b for b in biases if b is not None]
     if sum(p.numel for p in params) != 4 * d * d + (4 * d if bias else 0):
         return "its parameters are not attention's 4·D² + 4·D (4·D² without biases)"
-    if not supports("attention", "heads", "bias"):
-        _pending("multi-head attention", "the layer type attention")
     w.use(*params)
     w.emit(outputs[0], "attention", {"heads": heads} if bias else {"heads": heads, "bias": False}, [x],
            "attention", cl=x.cl, scope=scope)
@@ -1770,19 +1719,6 @@ MODULE_FOLDS: dict[str, Callable[[_Walk, tuple[str, ...], Sequence[Any]], bool]]
     "PatchMergingV2": _fold_patch_merging,
     "PartitionAttentionLayer": _fold_partition_attention,
 }
-
-
-def needs(type_name: str, what: str) -> Callable[[Any, Any], None]:
-    """The handler of an operator whose costcalc type is not in this version (or not yet mapped):
-    an unsupported operator that says which type it needs, never a zero."""
-
-    def handler(w: Any, node: Any) -> None:
-        if supports(type_name):
-            raise _Skip(f"{what}: costcalc has the type {type_name}, but the importer does not map this "
-                        "operator to it yet")
-        _pending(what, f"the layer type {type_name}")
-
-    return handler
 
 
 #: ATen operator → handler. Activations are one line each; so is every new costcalc type.
