@@ -60,8 +60,9 @@ def net(spec: str, sets: tuple[str, ...], fmt: str, by_type: bool, depth: int | 
         from costcalc.spec import build_spec, load_spec
 
         loaded = load_spec(spec, parse_sets(sets)) if file is None else build_spec(source, file, parse_sets(sets))
-        if unknown_layers(loaded):
-            click.echo(f"warning: {unknown_sentence(unknown_layers(loaded))}", err=True)
+        unknown = unknown_layers(loaded)
+        if unknown:
+            click.echo(f"warning: {unknown_sentence(unknown)}", err=True)
         return echo_net_train(loaded, fmt, *train, units, dtype_bytes, depth, top, by_type)
     network = load_network(source, parse_sets(sets), assume, exact, file=file)
     if network.unknown:
